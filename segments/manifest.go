@@ -1,0 +1,51 @@
+package segments
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+)
+
+type manifestSegment struct {
+	Base   int64  `json:"base"`
+	Layout layout `json:"layout"`
+}
+
+// manifest lists the live segments of a partition (FORMAT.md).
+type manifest struct {
+	Version     int               `json:"version"`
+	StartOffset int64             `json:"start_offset"`
+	Segments    []manifestSegment `json:"segments"`
+}
+
+func readManifest(fsys FS, dir string) (*manifest, error) {
+	data, err := readFile(fsys, filepath.Join(dir, manifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, &CorruptionError{File: filepath.Join(dir, manifestName), Err: err}
+	}
+	if m.Version != manifestVersion {
+		return nil, fmt.Errorf("%s: unsupported manifest version %d", filepath.Join(dir, manifestName), m.Version)
+	}
+	for i, s := range m.Segments {
+		if (s.Layout != layoutLog && s.Layout != layoutZst) || (i > 0 && s.Base <= m.Segments[i-1].Base) {
+			return nil, &CorruptionError{File: filepath.Join(dir, manifestName), Err: fmt.Errorf("segment entry %d (%d %q) out of order or unknown", i, s.Base, s.Layout)}
+		}
+	}
+	return &m, nil
+}
+
+func writeManifest(fsys FS, dir string, m *manifest) error {
+	m.Version = manifestVersion
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(fsys, filepath.Join(dir, manifestName), append(data, '\n')); err != nil {
+		return fmt.Errorf("write manifest of %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package segments
+
+import (
+	"fmt"
+	"sort"
+)
+
+// ReadBatches appends to dst whole record batches starting with the one that holds
+// offset off, up to about maxBytes (the first batch is always returned whole). It
+// returns dst unchanged when off is at or past NextOffset, and ErrOffsetOutOfRange
+// below StartOffset. Batches keep the bytes they were appended with, so they can be
+// served to Kafka consumers as they are; the first may hold offsets below off.
+func (l *Log) ReadBatches(dst []byte, off int64, maxBytes int) ([]byte, error) {
+	for {
+		seg, pos, end, limit, err := l.locate(off)
+		if err != nil || seg == nil {
+			return dst, err
+		}
+		n := len(dst)
+		if seg.raw != nil {
+			dst, err = seg.raw.readBatches(dst, pos, end, off, limit, maxBytes)
+		} else {
+			dst, err = seg.warm.readBatches(dst, off, maxBytes)
+			dst = trimToLimit(dst, n, limit)
+		}
+		next := seg.next()
+		seg.release()
+		if err != nil {
+			l.quarantineOnCorruption(seg, err)
+			return dst, err
+		}
+		l.metrics.readBytes.Add(float64(len(dst) - n))
+		if len(dst) > n || next >= limit {
+			return dst, nil
+		}
+		off = next // off was in a hole left by a lost segment: go on after it
+	}
+}
+
+// locate finds the segment holding off and takes a reference on it. For a raw
+// segment it also returns the index position to read from and the end of its
+// written bytes; limit is the first offset not yet readable.
+func (l *Log) locate(off int64) (seg *segment, pos, end, limit int64, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.closed {
+		return nil, 0, 0, 0, ErrClosed
+	}
+	if off < l.mu.start {
+		return nil, 0, 0, 0, fmt.Errorf("%w: offset %d is below the log start offset %d", ErrOffsetOutOfRange, off, l.mu.start)
+	}
+	limit = l.mu.visible
+	if off >= limit {
+		return nil, 0, 0, limit, nil
+	}
+	segs := l.mu.segs
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > off }) - 1
+	if i < 0 {
+		i = 0
+	}
+	for i < len(segs)-1 && segs[i].next() <= off {
+		i++
+	}
+	seg = segs[i]
+	if seg.raw != nil {
+		pos = seg.raw.index.lookupOffset(seg.base, max(off, seg.base))
+		end = seg.raw.size
+	}
+	seg.acquire()
+	return seg, pos, end, limit, nil
+}
+
+// trimToLimit drops batches of dst[from:] based at or past limit.
+func trimToLimit(dst []byte, from int, limit int64) []byte {
+	p := from
+	for p < len(dst) {
+		b := batchView(dst[p:])
+		if b.baseOffset() >= limit {
+			break
+		}
+		p += b.length()
+	}
+	return dst[:p]
+}
+
+// Read returns up to maxRecords records from offset from on. Keys and values alias
+// buffers owned by the result. Control batches are skipped.
+func (l *Log) Read(from int64, maxRecords int) ([]Record, error) {
+	var out []Record
+	for off := from; len(out) < maxRecords; {
+		buf, err := l.ReadBatches(nil, off, 1<<20)
+		if err != nil || len(buf) == 0 {
+			return out, err
+		}
+		for p := buf; len(p) > 0 && len(out) < maxRecords; {
+			b := batchView(p[:batchView(p).length()])
+			p = p[len(b):]
+			off = b.nextOffset()
+			if b.attributes()&attrControl != 0 {
+				continue
+			}
+			if b.attributes()&attrCompression != 0 {
+				return out, fmt.Errorf("read offset %d: compressed batches (codec %d) are not readable as records yet", b.baseOffset(), b.attributes()&attrCompression)
+			}
+			var it recordIter
+			it.reset(b)
+			for it.next() && len(out) < maxRecords {
+				var r Record
+				it.record(b.baseOffset(), b.firstTimestamp(), &r)
+				if r.Offset >= from {
+					out = append(out, r)
+				}
+			}
+			if it.err != nil {
+				return out, it.err
+			}
+		}
+	}
+	return out, nil
+}
+
+// OffsetForTime returns the first offset whose record timestamp (ns) is >= ts, or
+// NextOffset when there is none, as Kafka's ListOffsets does.
+func (l *Log) OffsetForTime(ts int64) (int64, error) {
+	off, ok := l.timeHint(floorDiv(ts, 1e6))
+	if !ok {
+		return l.NextOffset(), nil
+	}
+	for {
+		buf, err := l.ReadBatches(nil, off, 1<<20)
+		if err != nil || len(buf) == 0 {
+			return l.NextOffset(), err
+		}
+		for p := buf; len(p) > 0; {
+			b := batchView(p[:batchView(p).length()])
+			p = p[len(b):]
+			off = b.nextOffset()
+			if b.maxTimestamp() < floorDiv(ts, 1e6) {
+				continue
+			}
+			if b.opaque() {
+				return b.baseOffset(), nil
+			}
+			var it recordIter
+			it.reset(b)
+			for it.next() {
+				var r Record
+				it.record(b.baseOffset(), b.firstTimestamp(), &r)
+				if r.Timestamp >= ts {
+					return r.Offset, nil
+				}
+			}
+		}
+	}
+}
+
+// timeHint returns an offset at or before the first batch whose maxTimestamp may
+// reach ms.
+func (l *Log) timeHint(ms int64) (int64, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, s := range l.mu.segs {
+		if s.maxTimestamp() < ms {
+			continue
+		}
+		if s.raw != nil {
+			x := &s.raw.index
+			i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].maxTsSoFar >= ms })
+			if i == 0 {
+				return s.base, true
+			}
+			return s.base + int64(x.entries[i-1].relOffset), true
+		}
+		for _, b := range s.warm.blocks {
+			if b.maxTs >= ms {
+				return b.base, true
+			}
+		}
+	}
+	return 0, false
+}

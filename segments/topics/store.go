@@ -1,0 +1,258 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/grafana/dskit/services"
+
+	"github.com/siltlog/silt/segments"
+)
+
+// TenantsDir is the directory under the data directory that holds every
+// partition log: <data>/tenants/<tenant>/<topic>/<partition>/.
+const TenantsDir = "tenants"
+
+var (
+	ErrPartitionNotFound = errors.New("partition not found")
+	ErrNotRunning        = errors.New("topic store is not running")
+)
+
+// PartitionStats describes one partition's log.
+type PartitionStats struct {
+	Partition   int
+	StartOffset int64
+	EndOffset   int64 // the next offset to be assigned (high watermark)
+	Bytes       int64
+}
+
+type partitionKey struct {
+	tenant, topic string
+	partition     int
+}
+
+// Store owns the topic registry and every open partition log. Logs are opened
+// on first use and kept open until the store stops. It is a dskit service: the
+// registry loads in starting, retention runs periodically while running, and
+// all logs close in stopping.
+type Store struct {
+	services.Service
+
+	dataDir string
+	cfg     Config
+	segCfg  segments.Config
+	logger  *slog.Logger
+	metrics *segments.Metrics
+
+	mu      sync.Mutex
+	reg     *Registry                      // guarded by mu; nil until started
+	logs    map[partitionKey]*segments.Log // guarded by mu
+	stopped bool                           // guarded by mu
+}
+
+// NewStore returns a Store over dataDir. segCfg is the server-wide segments
+// configuration; each topic's retention overrides apply on top of it.
+// metrics may be nil.
+func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.Logger, metrics *segments.Metrics) *Store {
+	s := &Store{
+		dataDir: dataDir,
+		cfg:     cfg,
+		segCfg:  segCfg,
+		logger:  logger,
+		metrics: metrics,
+		logs:    map[partitionKey]*segments.Log{},
+	}
+	s.Service = services.NewBasicService(s.starting, s.running, s.stopping).WithName("store")
+	return s
+}
+
+func (s *Store) starting(context.Context) error {
+	if err := os.MkdirAll(filepath.Join(s.dataDir, TenantsDir), 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	reg, err := OpenRegistry(s.dataDir, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.reg = reg
+	s.mu.Unlock()
+	s.logger.Info("topic store started", "data_dir", s.dataDir, "tenants", len(reg.Tenants()))
+	return nil
+}
+
+func (s *Store) running(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.RetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			s.EnforceRetention(now)
+		}
+	}
+}
+
+func (s *Store) stopping(error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	var errs []error
+	for k, l := range s.logs {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.partitionDir(k), err))
+		}
+	}
+	s.logs = map[partitionKey]*segments.Log{}
+	s.logger.Info("topic store stopped")
+	return errors.Join(errs...)
+}
+
+// Registry returns the topic registry, or ErrNotRunning before the store has
+// started.
+func (s *Store) Registry() (*Registry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reg == nil || s.stopped {
+		return nil, ErrNotRunning
+	}
+	return s.reg, nil
+}
+
+// Partition returns the open log of tenant's topic partition p, opening it on
+// first use. Built-in topics are created on first use.
+func (s *Store) Partition(tenant, topic string, p int) (*segments.Log, error) {
+	reg, err := s.Registry()
+	if err != nil {
+		return nil, err
+	}
+	t, err := reg.Get(tenant, topic)
+	if err != nil {
+		return nil, err
+	}
+	return s.partition(t, tenant, p)
+}
+
+func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) {
+	if p < 0 || p >= t.Partitions {
+		return nil, fmt.Errorf("%w: topic %q has partitions 0..%d, got %d", ErrPartitionNotFound, t.Name, t.Partitions-1, p)
+	}
+	k := partitionKey{tenant: tenant, topic: t.Name, partition: p}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, ErrNotRunning
+	}
+	if l, ok := s.logs[k]; ok {
+		return l, nil
+	}
+	dir := s.partitionDir(k)
+	opts := []segments.Option{segments.WithLogger(s.logger.With("tenant", tenant, "topic", t.Name, "partition", p))}
+	if s.metrics != nil {
+		opts = append(opts, segments.WithMetrics(s.metrics))
+	}
+	l, err := segments.Open(dir, s.topicSegmentsConfig(t), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open partition %s/%s/%d: %w", tenant, t.Name, p, err)
+	}
+	if rec := l.Recovery(); rec.TruncatedBytes > 0 || len(rec.Lost) > 0 || len(rec.Quarantined) > 0 {
+		s.logger.Warn("partition repaired at open", "tenant", tenant, "topic", t.Name, "partition", p,
+			"truncated_bytes", rec.TruncatedBytes, "lost_offset_ranges", rec.Lost, "quarantined", rec.Quarantined)
+	}
+	s.logs[k] = l
+	return l, nil
+}
+
+// Stats describes every partition of tenant's topic. Partitions never
+// written have no directory and report zeros without being created.
+func (s *Store) Stats(tenant string, t Topic) ([]PartitionStats, error) {
+	out := make([]PartitionStats, t.Partitions)
+	for p := range out {
+		out[p].Partition = p
+		if !s.exists(partitionKey{tenant: tenant, topic: t.Name, partition: p}) {
+			continue
+		}
+		l, err := s.partition(t, tenant, p)
+		if err != nil {
+			return nil, err
+		}
+		out[p].StartOffset, out[p].EndOffset, out[p].Bytes = l.StartOffset(), l.NextOffset(), l.Size()
+	}
+	return out, nil
+}
+
+func (s *Store) exists(k partitionKey) bool {
+	s.mu.Lock()
+	_, open := s.logs[k]
+	s.mu.Unlock()
+	if open {
+		return true
+	}
+	_, err := os.Stat(s.partitionDir(k))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// EnforceRetention applies every existing partition's retention limits.
+// Failures are logged and do not stop the other partitions.
+func (s *Store) EnforceRetention(now time.Time) {
+	reg, err := s.Registry()
+	if err != nil {
+		return
+	}
+	for _, tenant := range reg.Tenants() {
+		list, err := reg.List(tenant)
+		if err != nil {
+			s.logger.Error("retention: list topics", "tenant", tenant, "err", err)
+			continue
+		}
+		for _, t := range list {
+			for p := 0; p < t.Partitions; p++ {
+				if !s.exists(partitionKey{tenant: tenant, topic: t.Name, partition: p}) {
+					continue
+				}
+				l, err := s.partition(t, tenant, p)
+				if err == nil {
+					// The registry's current policy, so a changed topic
+					// retention applies without reopening the log.
+					c := s.topicSegmentsConfig(t)
+					err = l.EnforceRetentionWith(now, c.RetentionAge, c.RetentionBytes)
+				}
+				if err != nil && !errors.Is(err, ErrNotRunning) {
+					s.logger.Error("retention failed", "tenant", tenant, "topic", t.Name, "partition", p, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (s *Store) partitionDir(k partitionKey) string {
+	return filepath.Join(s.dataDir, TenantsDir, k.tenant, k.topic, strconv.Itoa(k.partition))
+}
+
+// topicSegmentsConfig applies t's retention overrides to the server-wide
+// segments config. In segments.Config a zero limit means unlimited.
+func (s *Store) topicSegmentsConfig(t Topic) segments.Config {
+	c := s.segCfg
+	switch {
+	case t.RetentionMs > 0:
+		c.RetentionAge = time.Duration(t.RetentionMs) * time.Millisecond
+	case t.RetentionMs == -1:
+		c.RetentionAge = 0
+	}
+	switch {
+	case t.RetentionBytes > 0:
+		c.RetentionBytes = t.RetentionBytes
+	case t.RetentionBytes == -1:
+		c.RetentionBytes = 0
+	}
+	return c
+}
