@@ -265,7 +265,7 @@ func (l *Log) Truncate(next int64) error {
 
 // boundary returns the byte position of the batch based at off.
 func (s *rawSegment) boundary(off int64) (int64, error) {
-	pos := s.index.lookupOffset(s.base, off)
+	pos, _ := s.index.lookupOffset(s.base, off)
 	var hdr [batchHeaderSize]byte
 	for pos < s.size {
 		if _, err := s.f.ReadAt(hdr[:], pos); err != nil && !errors.Is(err, io.EOF) {

@@ -21,6 +21,9 @@ const (
 	indexVersion    = 1
 	zstVersion      = 1
 	manifestVersion = 1
+	// manifestCRCPrefix starts the MANIFEST's last line, the CRC-32C of the JSON
+	// before it in hex.
+	manifestCRCPrefix = "\ncrc32c:"
 
 	// nsHeaderKey is the record header that carries a timestamp's sub-millisecond
 	// remainder (see FORMAT.md).

@@ -60,14 +60,16 @@ func (x *sparseIndex) truncate(pos int64) {
 	}
 }
 
-// lookupOffset returns the position of the last indexed batch based at or before off.
-func (x *sparseIndex) lookupOffset(base, off int64) int64 {
+// lookupOffset returns the position and base offset of the last indexed batch
+// based at or before off.
+func (x *sparseIndex) lookupOffset(base, off int64) (pos, batchBase int64) {
 	rel := off - base
 	i := sort.Search(len(x.entries), func(i int) bool { return int64(x.entries[i].relOffset) > rel })
 	if i == 0 {
-		return 0
+		return 0, base
 	}
-	return int64(x.entries[i-1].position)
+	e := x.entries[i-1]
+	return int64(e.position), base + int64(e.relOffset)
 }
 
 // indexFile is the decoded content of a .index file.

@@ -78,7 +78,8 @@ func (l *Log) compact(seg *segment) error {
 	path := segmentPath(l.dir, seg.base, zstExt)
 	size, err := writeWarm(l.fs, path, r.base, r.next, l.cfg.BlockBytes,
 		func(dst []byte, off int64, maxBytes int) ([]byte, error) {
-			return r.readBatches(dst, r.index.lookupOffset(r.base, off), r.size, off, r.next, maxBytes)
+			pos, expect := r.index.lookupOffset(r.base, off)
+			return r.readBatches(dst, pos, expect, r.size, off, r.next, maxBytes)
 		})
 	if err != nil {
 		return err

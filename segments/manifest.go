@@ -1,9 +1,12 @@
 package segments
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 )
 
 type manifestSegment struct {
@@ -23,9 +26,18 @@ func readManifest(fsys FS, dir string) (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	path := filepath.Join(dir, manifestName)
+	i := bytes.LastIndex(data, []byte(manifestCRCPrefix))
+	if i < 0 || len(data)-i < len(manifestCRCPrefix)+8 {
+		return nil, &CorruptionError{File: path, Err: errors.New("no checksum line")}
+	}
+	want, err := strconv.ParseUint(string(bytes.TrimSpace(data[i+len(manifestCRCPrefix):])), 16, 32)
+	if err != nil || uint32(want) != crc32Castagnoli(data[:i]) {
+		return nil, &CorruptionError{File: path, Offset: int64(i), Err: errors.New("checksum mismatch")}
+	}
 	var m manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, &CorruptionError{File: filepath.Join(dir, manifestName), Err: err}
+	if err := json.Unmarshal(data[:i], &m); err != nil {
+		return nil, &CorruptionError{File: path, Err: err}
 	}
 	if m.Version != manifestVersion {
 		return nil, fmt.Errorf("%s: unsupported manifest version %d", filepath.Join(dir, manifestName), m.Version)
@@ -44,7 +56,8 @@ func writeManifest(fsys FS, dir string, m *manifest) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(fsys, filepath.Join(dir, manifestName), append(data, '\n')); err != nil {
+	data = fmt.Appendf(data, "%s%08x\n", manifestCRCPrefix, crc32Castagnoli(data))
+	if err := writeFileAtomic(fsys, filepath.Join(dir, manifestName), data); err != nil {
 		return fmt.Errorf("write manifest of %s: %w", dir, err)
 	}
 	return nil

@@ -112,10 +112,12 @@ func (s *rawSegment) indexFile() *indexFile {
 }
 
 // readBatches appends to dst the whole batches of the segment that hold offsets in
-// [off, limit), starting at byte position pos (a batch boundary at or before off) and
-// ending before byte end. It stops after maxBytes, but always returns the first
-// batch whole. Every batch returned passed its CRC check.
-func (s *rawSegment) readBatches(dst []byte, pos, end, off, limit int64, maxBytes int) ([]byte, error) {
+// [off, limit), starting at byte position pos, where the batch based at offset
+// expect begins (at or before off), and ending before byte end. It stops after
+// maxBytes, but always returns the first batch whole. Every batch returned passed
+// its CRC check and continues the offsets of the one before (base offsets sit
+// outside the CRC).
+func (s *rawSegment) readBatches(dst []byte, pos, expect, end, off, limit int64, maxBytes int) ([]byte, error) {
 	var hdr [batchHeaderSize]byte
 	first := 0
 	for pos < end { // skip batches below off, reading headers only
@@ -123,6 +125,9 @@ func (s *rawSegment) readBatches(dst []byte, pos, end, off, limit int64, maxByte
 			return dst, s.corrupt(pos, err)
 		}
 		n, err := peekBatchLength(hdr[:])
+		if err == nil && batchView(hdr[:]).baseOffset() != expect {
+			err = fmt.Errorf("batch base offset %d, want %d", batchView(hdr[:]).baseOffset(), expect)
+		}
 		if err != nil {
 			return dst, s.corrupt(pos, err)
 		}
@@ -130,6 +135,7 @@ func (s *rawSegment) readBatches(dst []byte, pos, end, off, limit int64, maxByte
 			first = n
 			break
 		}
+		expect = batchView(hdr[:]).nextOffset()
 		pos += int64(n)
 	}
 	if first == 0 || batchView(hdr[:]).baseOffset() >= limit {
@@ -155,7 +161,12 @@ func (s *rawSegment) readBatches(dst []byte, pos, end, off, limit int64, maxByte
 		if n > len(p) || batchView(p).baseOffset() >= limit {
 			break
 		}
-		if err := verifyCRC(batchView(p[:n])); err != nil {
+		err = verifyCRC(batchView(p[:n]))
+		if err == nil && batchView(p).baseOffset() != expect {
+			err = fmt.Errorf("batch base offset %d, want %d", batchView(p).baseOffset(), expect)
+		}
+		expect = batchView(p).nextOffset()
+		if err != nil {
 			return dst[:start+used], s.corrupt(pos+int64(used), err)
 		}
 		used += n

@@ -12,13 +12,13 @@ import (
 // served to Kafka consumers as they are; the first may hold offsets below off.
 func (l *Log) ReadBatches(dst []byte, off int64, maxBytes int) ([]byte, error) {
 	for {
-		seg, pos, end, limit, err := l.locate(off)
+		seg, pos, expect, end, limit, err := l.locate(off)
 		if err != nil || seg == nil {
 			return dst, err
 		}
 		n := len(dst)
 		if seg.raw != nil {
-			dst, err = seg.raw.readBatches(dst, pos, end, off, limit, maxBytes)
+			dst, err = seg.raw.readBatches(dst, pos, expect, end, off, limit, maxBytes)
 		} else {
 			dst, err = seg.warm.readBatches(dst, off, maxBytes)
 			dst = trimToLimit(dst, n, limit)
@@ -40,18 +40,18 @@ func (l *Log) ReadBatches(dst []byte, off int64, maxBytes int) ([]byte, error) {
 // locate finds the segment holding off and takes a reference on it. For a raw
 // segment it also returns the index position to read from and the end of its
 // written bytes; limit is the first offset not yet readable.
-func (l *Log) locate(off int64) (seg *segment, pos, end, limit int64, err error) {
+func (l *Log) locate(off int64) (seg *segment, pos, expect, end, limit int64, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.mu.closed {
-		return nil, 0, 0, 0, ErrClosed
+		return nil, 0, 0, 0, 0, ErrClosed
 	}
 	if off < l.mu.start {
-		return nil, 0, 0, 0, fmt.Errorf("%w: offset %d is below the log start offset %d", ErrOffsetOutOfRange, off, l.mu.start)
+		return nil, 0, 0, 0, 0, fmt.Errorf("%w: offset %d is below the log start offset %d", ErrOffsetOutOfRange, off, l.mu.start)
 	}
 	limit = l.mu.visible
 	if off >= limit {
-		return nil, 0, 0, limit, nil
+		return nil, 0, 0, 0, limit, nil
 	}
 	segs := l.mu.segs
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > off }) - 1
@@ -63,11 +63,11 @@ func (l *Log) locate(off int64) (seg *segment, pos, end, limit int64, err error)
 	}
 	seg = segs[i]
 	if seg.raw != nil {
-		pos = seg.raw.index.lookupOffset(seg.base, max(off, seg.base))
+		pos, expect = seg.raw.index.lookupOffset(seg.base, max(off, seg.base))
 		end = seg.raw.size
 	}
 	seg.acquire()
-	return seg, pos, end, limit, nil
+	return seg, pos, expect, end, limit, nil
 }
 
 // trimToLimit drops batches of dst[from:] based at or past limit.
