@@ -280,3 +280,46 @@ func TestChangedWakesFollowers(t *testing.T) {
 		t.Fatal("Changed did not fire on append")
 	}
 }
+
+func TestRollByAgeAndFsyncInterval(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentAge = 20 * time.Millisecond
+	cfg.FsyncInterval = 5 * time.Millisecond
+	dir := t.TempDir()
+	l := openTest(t, dir, cfg)
+	appendN(t, l, 10, 10)
+	time.Sleep(30 * time.Millisecond)
+	appendN(t, l, 10, 10)
+	if n := l.SegmentCount(); n != 2 {
+		t.Fatalf("%d segments, want a roll by age", n)
+	}
+	checkRange(t, l, 0, 20)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, cfg)
+	defer l.Close()
+	checkRange(t, l, 0, 20)
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		ok   bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"tiny segments", func(c *Config) { c.SegmentBytes = 100 }, false},
+		{"huge segments", func(c *Config) { c.SegmentBytes = 8 << 30 }, false},
+		{"negative fsync interval", func(c *Config) { c.FsyncInterval = -1 }, false},
+		{"tiny blocks", func(c *Config) { c.BlockBytes = 10 }, false},
+		{"negative retention", func(c *Config) { c.RetentionBytes = -1 }, false},
+	}
+	for _, tc := range cases {
+		c := DefaultConfig()
+		tc.mod(&c)
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate() = %v", tc.name, err)
+		}
+	}
+}
