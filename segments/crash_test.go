@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,6 +78,10 @@ func TestCrashRecovery(t *testing.T) {
 	if ackedEnd < 1000 {
 		t.Fatalf("only %d records acknowledged over 50 cycles: the child barely ran", ackedEnd)
 	}
+	if warm, _ := filepath.Glob(filepath.Join(dir, "*"+zstExt)); len(warm) == 0 {
+		t.Fatal("no warm segment: the crashes never met a compaction")
+	}
+	t.Logf("%d records acknowledged and read back over 50 SIGKILLs", ackedEnd)
 }
 
 // runAndKill runs a child for about d, SIGKILLs it, and returns the end of the

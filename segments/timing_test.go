@@ -3,13 +3,14 @@ package segments
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siltlog/silt/segments/testtool"
 )
 
 // Each benchmark times silt and its floor in the same run and reports the ratio,
@@ -168,7 +169,7 @@ func readRaw(b *testing.B, files []string, buf []byte) int64 {
 func BenchmarkSealedBytesPerRecord(b *testing.B) {
 	lines := loghubLines(b)
 	text := []byte(strings.Join(lines, "\n") + "\n")
-	zstdPath := requireTool(b, "zstd")
+	zstdPath := testtool.Require(b, "zstd")
 	cmd := exec.Command(zstdPath, "-3", "-c")
 	cmd.Stdin = bytes.NewReader(text)
 	zout, err := cmd.Output()
@@ -187,7 +188,26 @@ func BenchmarkSealedBytesPerRecord(b *testing.B) {
 	b.ReportMetric(perRec/zstdPerRec, "x_zstd3")
 }
 
-func sealLines(b *testing.B, lines []string) int64 {
+// TestSealedBytesWithinTarget holds the warm layout to the issue's bound: at most
+// 1.1x the bytes of `zstd -3` on the same lines.
+func TestSealedBytesWithinTarget(t *testing.T) {
+	lines := loghubLines(t)
+	cmd := exec.Command(testtool.Require(t, "zstd"), "-3", "-c")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	zout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("zstd -3: %v", err)
+	}
+	sealed := sealLines(t, lines)
+	ratio := float64(sealed) / float64(len(zout))
+	t.Logf("%d lines: sealed %d bytes (%.2f B/record), zstd -3 %d bytes: %.3fx", len(lines), sealed,
+		float64(sealed)/float64(len(lines)), len(zout), ratio)
+	if ratio > 1.1 {
+		t.Fatalf("sealed segments are %.3fx zstd -3, want <= 1.1x", ratio)
+	}
+}
+
+func sealLines(b testing.TB, lines []string) int64 {
 	cfg := DefaultConfig()
 	cfg.FsyncInterval = time.Hour
 	dir := b.TempDir()
@@ -251,19 +271,9 @@ func loghubLines(tb testing.TB) []string {
 	return lines
 }
 
-// requireTool returns the path of an external tool. When it is absent the test
-// skips on a developer's machine but fails under CI=true.
-func requireTool(tb testing.TB, name string) string {
-	p, err := exec.LookPath(name)
-	if errors.Is(err, exec.ErrNotFound) || p == "" {
-		missing(tb, name)
-	}
-	return p
-}
-
 func missing(tb testing.TB, what string) {
 	if os.Getenv("CI") == "true" {
-		tb.Fatalf("%s is missing; the test command installs it", what)
+		tb.Fatalf("%s is missing", what)
 	}
-	tb.Skipf("%s is missing (install it, or run make test)", what)
+	tb.Skipf("%s is missing", what)
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/topics"
+)
+
+const (
+	tenantHeader  = "X-Scope-OrgID"
+	defaultTenant = "fake" // the single tenant when auth is disabled, as in Loki
+	tenantKey     = "tenant"
+)
+
+// api holds the HTTP handlers of silt's native API.
+type api struct {
+	cfg      Config
+	store    *topics.Store
+	picker   *topics.Picker
+	logger   *slog.Logger
+	ready    func() bool
+	draining <-chan struct{} // closed at shutdown; ends long polls
+}
+
+// newRouter builds the echo router with every route.
+func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.handleError
+	e.Use(m.middleware, a.recoverMiddleware)
+
+	e.GET("/ready", a.handleReady)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	e.GET("/api/v1/status/buildinfo", a.handleBuildInfo)
+
+	// Per-route middleware rather than a Group: an echo Group with middleware
+	// answers 404 instead of 405 for a wrong method.
+	const topics = "/api/v1/topics"
+	e.GET(topics, a.handleListTopics, a.tenantMiddleware)
+	e.POST(topics, a.handleCreateTopic, a.tenantMiddleware)
+	e.GET(topics+"/:topic", a.handleGetTopic, a.tenantMiddleware)
+	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
+	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
+	return e
+}
+
+// errorBody is every error response: {"error": "..."}.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func httpErrorf(code int, format string, args ...any) *echo.HTTPError {
+	return echo.NewHTTPError(code, fmt.Sprintf(format, args...))
+}
+
+// statusOf maps domain errors to HTTP status codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, topics.ErrTopicNotFound), errors.Is(err, topics.ErrPartitionNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, topics.ErrTopicExists):
+		return http.StatusConflict
+	case errors.Is(err, topics.ErrInvalidTopicName), errors.Is(err, topics.ErrInvalidTenantID),
+		errors.Is(err, topics.ErrInvalidTopic), errors.Is(err, segments.ErrInvalidBatch):
+		return http.StatusBadRequest
+	case errors.Is(err, segments.ErrOffsetOutOfRange):
+		return http.StatusRequestedRangeNotSatisfiable
+	case errors.Is(err, topics.ErrNotRunning), errors.Is(err, segments.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *api) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := statusOf(err), err.Error()
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code, msg = he.Code, fmt.Sprint(he.Message)
+	}
+	if code >= 500 {
+		a.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", code, "err", err)
+	}
+	if code == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.JSON(code, errorBody{Error: msg})
+}
+
+// tenantMiddleware resolves the request's tenant: X-Scope-OrgID when auth is
+// enabled (401 without it), else the single tenant "fake".
+func (a *api) tenantMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		tenant := defaultTenant
+		if a.cfg.AuthEnabled {
+			tenant = c.Request().Header.Get(tenantHeader)
+			if tenant == "" {
+				return httpErrorf(http.StatusUnauthorized, "no org id: auth is enabled, so every request needs the %s header naming its tenant", tenantHeader)
+			}
+			if err := topics.ValidateTenantID(tenant); err != nil {
+				return httpErrorf(http.StatusBadRequest, "%s header: %v", tenantHeader, err)
+			}
+		}
+		c.Set(tenantKey, tenant)
+		return next(c)
+	}
+}
+
+// recoverMiddleware turns a handler panic into a 500 so one bad request
+// cannot take the process down.
+func (a *api) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				a.logger.Error("handler panic", "path", c.Request().URL.Path, "panic", r, "stack", string(debug.Stack()))
+				err = httpErrorf(http.StatusInternalServerError, "internal error: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+func tenantOf(c echo.Context) string { return c.Get(tenantKey).(string) }
+
+func (a *api) handleReady(c echo.Context) error {
+	if !a.ready() {
+		return c.String(http.StatusServiceUnavailable, "not ready: services are starting or stopping\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+func (a *api) handleBuildInfo(c echo.Context) error {
+	return c.JSON(http.StatusOK, struct {
+		Status string    `json:"status"`
+		Data   BuildInfo `json:"data"`
+	}{"success", currentBuildInfo()})
+}
+
+// decodeStrictJSON decodes exactly one JSON value with no unknown fields.
+func decodeStrictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// readBody reads the request body up to the configured limit (413 beyond).
+func (a *api) readBody(c echo.Context) ([]byte, error) {
+	limit := a.cfg.Server.MaxRequestBodyBytes
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+	body, err := io.ReadAll(r)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, httpErrorf(http.StatusRequestEntityTooLarge,
+			"request body exceeds the limit of %d bytes (-server.max-request-body-bytes); split it into smaller requests", limit)
+	}
+	if err != nil {
+		return nil, httpErrorf(http.StatusBadRequest, "read request body: %v", err)
+	}
+	return body, nil
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/grafana/dskit/modules"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/topics"
+)
+
+// Module names. The all-in-one target runs every module; dependencies start
+// first and stop last.
+const (
+	moduleStore  = "store"
+	moduleServer = "server"
+	targetAll    = "all"
+)
+
+// App is a running silt node: its components and the manager of their
+// services.
+type App struct {
+	cfg      Config
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	store    *topics.Store
+	http     *httpService
+	manager  *services.Manager
+	healthy  atomic.Bool
+}
+
+// newApp wires the components; nothing runs until Start.
+func newApp(cfg Config, logger *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, logger: logger, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoCollector(),
+	)
+	segMetrics := segments.NewMetrics(a.registry)
+	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics)
+
+	draining := make(chan struct{})
+	api := &api{
+		cfg: cfg, store: a.store, picker: topics.NewPicker(), logger: logger,
+		ready: a.healthy.Load, draining: draining,
+	}
+	router := newRouter(api, a.registry, newHTTPMetrics(a.registry))
+	a.http = newHTTPService(cfg.Server, router, draining, logger)
+
+	mm := modules.NewManager(gokitLogger{logger})
+	mm.RegisterModule(moduleStore, func() (services.Service, error) { return a.store, nil })
+	mm.RegisterModule(moduleServer, func() (services.Service, error) { return a.http, nil })
+	mm.RegisterModule(targetAll, nil)
+	deps := map[string][]string{moduleServer: {moduleStore}, targetAll: {moduleStore, moduleServer}}
+	for mod, on := range deps {
+		if err := mm.AddDependency(mod, on...); err != nil {
+			return nil, fmt.Errorf("module dependencies: %w", err)
+		}
+	}
+	svcs, err := mm.InitModuleServices(targetAll)
+	if err != nil {
+		return nil, fmt.Errorf("init modules: %w", err)
+	}
+	list := make([]services.Service, 0, len(svcs))
+	for _, s := range svcs {
+		list = append(list, s)
+	}
+	if a.manager, err = services.NewManager(list...); err != nil {
+		return nil, fmt.Errorf("service manager: %w", err)
+	}
+	a.manager.AddListener(services.NewManagerListener(
+		func() { a.healthy.Store(true); logger.Info("silt is ready", "addr", a.http.Addr()) },
+		func() { a.healthy.Store(false) },
+		func(s services.Service) {
+			a.healthy.Store(false)
+			logger.Error("service failed, stopping silt", "service", serviceName(s), "err", s.FailureCase())
+			a.manager.StopAsync()
+		},
+	))
+	return a, nil
+}
+
+func serviceName(s services.Service) string {
+	if n, ok := s.(services.NamedService); ok {
+		return n.ServiceName()
+	}
+	return fmt.Sprintf("%T", s)
+}
+
+// Run starts every service, blocks until ctx ends or a service fails, then
+// stops them in reverse dependency order.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.manager.StartAsync(context.Background()); err != nil {
+		return fmt.Errorf("start services: %w", err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		_ = a.manager.AwaitStopped(context.Background())
+		close(stopped)
+	}()
+	select {
+	case <-ctx.Done():
+		a.healthy.Store(false)
+		a.logger.Info("shutting down")
+		a.manager.StopAsync()
+	case <-stopped:
+	}
+	<-stopped
+	var errs []error
+	for _, s := range a.manager.ServicesByState()[services.Failed] {
+		errs = append(errs, fmt.Errorf("%s: %w", serviceName(s), s.FailureCase()))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	a.logger.Info("silt stopped")
+	return nil
+}
+
+// runServer is `silt server`: it returns the process exit code.
+func runServer(args []string, stdout, stderr io.Writer) int {
+	sa, err := parseServerArgs(args, stderr)
+	if err != nil {
+		return usageExit(stderr, err)
+	}
+	switch {
+	case sa.showVersion:
+		bi := currentBuildInfo()
+		fmt.Fprintf(stdout, "silt, version %s (revision: %s, branch: %s)\n  build user: %s\n  build date: %s\n  go version: %s\n",
+			bi.Version, bi.Revision, bi.Branch, bi.BuildUser, bi.BuildDate, bi.GoVersion)
+		return 0
+	case sa.printConfig:
+		out, err := dumpYAML(&sa.cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			return 1
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	logger := newLogger(sa.cfg.Server, stderr)
+	bi := currentBuildInfo()
+	logger.Info("starting silt", "version", bi.Version, "revision", bi.Revision, "data_dir", sa.cfg.Storage.DataDir)
+	app, err := newApp(sa.cfg, logger)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx); err != nil {
+		logger.Error("silt exited with errors", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func buildInfoCollector() prometheus.Collector {
+	bi := currentBuildInfo()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "silt_build_info",
+		Help: "A metric with a constant '1' value labeled by version, revision, branch and goversion.",
+		ConstLabels: prometheus.Labels{
+			"version": bi.Version, "revision": bi.Revision, "branch": bi.Branch, "goversion": bi.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
