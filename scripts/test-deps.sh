@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Installs the external commands that tests need, only those missing, with
+# Installs the external programs that tests need, only those missing, with
 # apt-get (and only when running as root). Tests find them through
 # segments/testtool.Require, which skips locally and fails under CI=true.
 set -euo pipefail
 
-# command -> Debian package
+# what to look for (a command, or an absolute path for a plugin) -> Debian package
 declare -A packages=(
 	[zstd]=zstd
+	[rsyslogd]=rsyslog
+	[/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so]=rsyslog-elasticsearch
+	[prometheus]=prometheus
 )
 
 missing=()
-for cmd in "${!packages[@]}"; do
-	command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+for what in "${!packages[@]}"; do
+	if [[ $what == /* ]]; then
+		[ -e "$what" ] && continue
+	else
+		command -v "$what" >/dev/null 2>&1 && continue
+	fi
+	missing+=("${packages[$what]}")
 done
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
@@ -23,4 +31,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "test-deps: installing ${missing[*]}" >&2
 apt-get update -qq
+# Installing must not start system services (rsyslog, prometheus) on the host:
+# tests run their own instances on 127.0.0.1 with free ports.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -9,20 +9,18 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
 
-const (
-	tenantHeader  = "X-Scope-OrgID"
-	defaultTenant = "fake" // the single tenant when auth is disabled, as in Loki
-	tenantKey     = "tenant"
-)
+const tenantKey = "tenant"
 
 // api holds the HTTP handlers of silt's native API.
 type api struct {
@@ -32,6 +30,7 @@ type api struct {
 	logger   *slog.Logger
 	ready    func() bool
 	draining <-chan struct{} // closed at shutdown; ends long polls
+	ingest   *ingest.Distributor
 }
 
 // newRouter builds the echo router with every route.
@@ -44,6 +43,9 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.GET("/ready", a.handleReady)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	e.GET("/api/v1/status/buildinfo", a.handleBuildInfo)
+	for _, r := range a.ingest.Routes() {
+		e.Add(r.Method, echoPath(r.Path), echo.WrapHandler(r.Handler))
+	}
 
 	// Per-route middleware rather than a Group: an echo Group with middleware
 	// answers 404 instead of 405 for a wrong method.
@@ -109,15 +111,10 @@ func (a *api) handleError(err error, c echo.Context) {
 // enabled (401 without it), else the single tenant "fake".
 func (a *api) tenantMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		tenant := defaultTenant
-		if a.cfg.AuthEnabled {
-			tenant = c.Request().Header.Get(tenantHeader)
-			if tenant == "" {
-				return httpErrorf(http.StatusUnauthorized, "no org id: auth is enabled, so every request needs the %s header naming its tenant", tenantHeader)
-			}
-			if err := topics.ValidateTenantID(tenant); err != nil {
-				return httpErrorf(http.StatusBadRequest, "%s header: %v", tenantHeader, err)
-			}
+		tenant, err := ingest.TenantFromRequest(c.Request(), a.cfg.AuthEnabled)
+		if err != nil {
+			e := ingest.AsError(err)
+			return httpErrorf(e.Status, "%s", e.Msg)
 		}
 		c.Set(tenantKey, tenant)
 		return next(c)
@@ -184,4 +181,9 @@ func (a *api) readBody(c echo.Context) ([]byte, error) {
 		return nil, httpErrorf(http.StatusBadRequest, "read request body: %v", err)
 	}
 	return body, nil
+}
+
+// echoPath turns a receiver's {name} path segments into echo's :name.
+func echoPath(p string) string {
+	return strings.NewReplacer("{", ":", "}", "").Replace(p)
 }

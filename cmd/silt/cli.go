@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/siltlog/silt/ingest"
 	"io"
 	"net/http"
 	"net/url"
@@ -52,7 +53,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		req.Header.Set("Content-Type", contentType)
 	}
 	if c.tenant != "" {
-		req.Header.Set(tenantHeader, c.tenant)
+		req.Header.Set(ingest.TenantHeader, c.tenant)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -25,6 +26,7 @@ type Config struct {
 	AuthEnabled bool          `yaml:"auth_enabled"`
 	Storage     StorageConfig `yaml:"storage"`
 	Topics      topics.Config `yaml:"topics"`
+	Ingest      ingest.Config `yaml:"ingest"`
 }
 
 // RegisterFlags registers every component's flags with their defaults.
@@ -34,6 +36,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 		"Require the X-Scope-OrgID header on API requests. When false every request belongs to the tenant \"fake\".")
 	c.Storage.RegisterFlags(f)
 	c.Topics.RegisterFlags(f)
+	c.Ingest.RegisterFlags(f)
 }
 
 // Validate reports the first invalid setting of any component.
@@ -46,6 +49,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Topics.Validate(); err != nil {
 		return fmt.Errorf("topics config: %w", err)
+	}
+	if err := c.Ingest.Validate(); err != nil {
+		return fmt.Errorf("ingest config: %w", err)
 	}
 	return nil
 }

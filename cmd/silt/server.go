@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -56,6 +58,8 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		cfg: cfg, store: a.store, picker: topics.NewPicker(), logger: logger,
 		ready: a.healthy.Load, draining: draining,
 	}
+	api.ingest = ingest.NewDistributor(cfg.Ingest, a.store, ingest.NewMetrics(a.registry),
+		func(r *http.Request) (string, error) { return ingest.TenantFromRequest(r, cfg.AuthEnabled) })
 	router := newRouter(api, a.registry, newHTTPMetrics(a.registry))
 	a.http = newHTTPService(cfg.Server, router, draining, logger)
 

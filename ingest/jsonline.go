@@ -1,0 +1,3 @@
+package ingest
+
+func jsonlineRoutes(d *Distributor) []Route { return nil }
