@@ -323,3 +323,34 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestReadWhileAppending reads the head of the log while appends roll and seal
+// segments; run it with -race.
+func TestReadWhileAppending(t *testing.T) {
+	l := openTest(t, t.TempDir(), testConfig())
+	defer l.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for off := int64(0); off < 3000; {
+			changed := l.Changed()
+			recs, err := l.Read(off, 100)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, r := range recs {
+				if err := sameRecord(r, recordFor(r.Offset)); err != nil || r.Offset != off {
+					t.Errorf("offset %d (want %d): %v", r.Offset, off, err)
+					return
+				}
+				off++
+			}
+			if len(recs) == 0 {
+				<-changed
+			}
+		}
+	}()
+	appendN(t, l, 3000, 7)
+	<-done
+}

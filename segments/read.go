@@ -12,62 +12,66 @@ import (
 // served to Kafka consumers as they are; the first may hold offsets below off.
 func (l *Log) ReadBatches(dst []byte, off int64, maxBytes int) ([]byte, error) {
 	for {
-		seg, pos, expect, end, limit, err := l.locate(off)
+		seg, loc, err := l.locate(off)
 		if err != nil || seg == nil {
 			return dst, err
 		}
 		n := len(dst)
 		if seg.raw != nil {
-			dst, err = seg.raw.readBatches(dst, pos, expect, end, off, limit, maxBytes)
+			dst, err = seg.raw.readBatches(dst, loc.pos, loc.expect, loc.end, off, loc.limit, maxBytes)
 		} else {
 			dst, err = seg.warm.readBatches(dst, off, maxBytes)
-			dst = trimToLimit(dst, n, limit)
+			dst = trimToLimit(dst, n, loc.limit)
 		}
-		next := seg.next()
 		seg.release()
 		if err != nil {
 			l.quarantineOnCorruption(seg, err)
 			return dst, err
 		}
 		l.metrics.readBytes.Add(float64(len(dst) - n))
-		if len(dst) > n || next >= limit {
+		if len(dst) > n || loc.next >= loc.limit {
 			return dst, nil
 		}
-		off = next // off was in a hole left by a lost segment: go on after it
+		off = loc.next // off was in a hole left by a lost segment: go on after it
 	}
 }
 
-// locate finds the segment holding off and takes a reference on it. For a raw
-// segment it also returns the index position to read from and the end of its
-// written bytes; limit is the first offset not yet readable.
-func (l *Log) locate(off int64) (seg *segment, pos, expect, end, limit int64, err error) {
+// location is where a read starts, captured under Log.mu.
+type location struct {
+	pos, expect int64 // raw segments: index position at or before the offset, and the batch base there
+	end         int64 // raw segments: end of the written bytes
+	next        int64 // the segment's next offset
+	limit       int64 // the first offset not yet readable
+}
+
+// locate finds the segment holding off and takes a reference on it.
+func (l *Log) locate(off int64) (*segment, location, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	var loc location
 	if l.mu.closed {
-		return nil, 0, 0, 0, 0, ErrClosed
+		return nil, loc, ErrClosed
 	}
 	if off < l.mu.start {
-		return nil, 0, 0, 0, 0, fmt.Errorf("%w: offset %d is below the log start offset %d", ErrOffsetOutOfRange, off, l.mu.start)
+		return nil, loc, fmt.Errorf("%w: offset %d is below the log start offset %d", ErrOffsetOutOfRange, off, l.mu.start)
 	}
-	limit = l.mu.visible
-	if off >= limit {
-		return nil, 0, 0, 0, limit, nil
+	loc.limit = l.mu.visible
+	if off >= loc.limit {
+		return nil, loc, nil
 	}
 	segs := l.mu.segs
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > off }) - 1
-	if i < 0 {
-		i = 0
-	}
+	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].base > off })-1, 0)
 	for i < len(segs)-1 && segs[i].next() <= off {
 		i++
 	}
-	seg = segs[i]
+	seg := segs[i]
+	loc.next = seg.next()
 	if seg.raw != nil {
-		pos, expect = seg.raw.index.lookupOffset(seg.base, max(off, seg.base))
-		end = seg.raw.size
+		loc.pos, loc.expect = seg.raw.index.lookupOffset(seg.base, max(off, seg.base))
+		loc.end = seg.raw.size
 	}
 	seg.acquire()
-	return seg, pos, expect, end, limit, nil
+	return seg, loc, nil
 }
 
 // trimToLimit drops batches of dst[from:] based at or past limit.
