@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
@@ -35,6 +36,9 @@ type PushRequest struct {
 	Protocol string // loki, bulk, otlp, jsonline, syslog, remote_write: a metrics label
 	Topic    string // "" means topics.TopicLogs
 	Streams  []Stream
+	// Binary marks lines that are encoded values (metric samples), not text:
+	// they skip the UTF-8 check.
+	Binary bool
 }
 
 // Lines returns the number of entries and the bytes of their lines.
@@ -151,7 +155,7 @@ func (d *Distributor) validate(req *PushRequest, now time.Time) error {
 			case len(e.Line) > lim.MaxLineSize:
 				return Errorf(http.StatusBadRequest, ReasonLineTooLong,
 					"stream %s: line of %d bytes is over the limit of %d (-limits.max-line-size)", s.Labels, len(e.Line), lim.MaxLineSize)
-			case !utf8.ValidString(e.Line):
+			case !req.Binary && !utf8.ValidString(e.Line):
 				return Errorf(http.StatusBadRequest, ReasonInvalidUTF8, "stream %s: line %d is not valid UTF-8", s.Labels, i)
 			case lim.RejectOldSamplesMaxAge > 0 && e.Timestamp < now.Add(-lim.RejectOldSamplesMaxAge).UnixNano():
 				return Errorf(http.StatusBadRequest, ReasonTooOld,
@@ -231,7 +235,10 @@ func (d *Distributor) group(req *PushRequest) ([]*partitionBatch, error) {
 			order = append(order, b)
 		}
 		for _, e := range s.Entries {
-			b.recs = append(b.recs, segments.Record{Timestamp: e.Timestamp, Key: key, Value: []byte(e.Line), Headers: e.Metadata})
+			// The log copies values into its batch and never writes to them, so
+			// the line's bytes are lent, not copied.
+			value := unsafe.Slice(unsafe.StringData(e.Line), len(e.Line))
+			b.recs = append(b.recs, segments.Record{Timestamp: e.Timestamp, Key: key, Value: value, Headers: e.Metadata})
 		}
 	}
 	return order, nil

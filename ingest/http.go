@@ -89,7 +89,7 @@ func (d *Distributor) ReadBody(r *http.Request) (body []byte, release func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err = readLimited(r.Body, max)
+	body, err = readLimited(r.Body, r.ContentLength, max)
 	if err == nil {
 		body, err = decompress(r.Header.Get("Content-Encoding"), body, max)
 	}
@@ -116,8 +116,11 @@ func tooLarge(max int64) error {
 		"request body is over %d bytes (-ingest.max-request-bytes); send smaller batches", max)
 }
 
-func readLimited(r io.Reader, max int64) ([]byte, error) {
+func readLimited(r io.Reader, size, max int64) ([]byte, error) {
 	var buf bytes.Buffer
+	if size > 0 {
+		buf.Grow(int(size) + bytes.MinRead) // one allocation when the length is known
+	}
 	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, BadRequest("reading request body: %v", err)

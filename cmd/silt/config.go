@@ -22,11 +22,12 @@ import (
 // are named after the YAML path (server.http_listen_address is
 // -server.http-listen-address).
 type Config struct {
-	Server      ServerConfig  `yaml:"server"`
-	AuthEnabled bool          `yaml:"auth_enabled"`
-	Storage     StorageConfig `yaml:"storage"`
-	Topics      topics.Config `yaml:"topics"`
-	Ingest      ingest.Config `yaml:"ingest"`
+	Server      ServerConfig        `yaml:"server"`
+	AuthEnabled bool                `yaml:"auth_enabled"`
+	Storage     StorageConfig       `yaml:"storage"`
+	Topics      topics.Config       `yaml:"topics"`
+	Ingest      ingest.Config       `yaml:"ingest"`
+	Syslog      ingest.SyslogConfig `yaml:"syslog"`
 }
 
 // RegisterFlags registers every component's flags with their defaults.
@@ -37,6 +38,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Storage.RegisterFlags(f)
 	c.Topics.RegisterFlags(f)
 	c.Ingest.RegisterFlags(f)
+	c.Syslog.RegisterFlags(f)
 }
 
 // Validate reports the first invalid setting of any component.
@@ -52,6 +54,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Ingest.Validate(); err != nil {
 		return fmt.Errorf("ingest config: %w", err)
+	}
+	if err := c.Syslog.Validate(); err != nil {
+		return fmt.Errorf("syslog config: %w", err)
 	}
 	return nil
 }

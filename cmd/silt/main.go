@@ -45,6 +45,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runProduce(rest, stdin, stdout, stderr)
 	case "consume":
 		return runConsume(rest, stdout, stderr)
+	case "bench":
+		return runBench(rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usageText)
 		return 0

@@ -27,6 +27,7 @@ import (
 const (
 	moduleStore  = "store"
 	moduleServer = "server"
+	moduleSyslog = "syslog"
 	targetAll    = "all"
 )
 
@@ -66,8 +67,15 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	mm := modules.NewManager(gokitLogger{logger})
 	mm.RegisterModule(moduleStore, func() (services.Service, error) { return a.store, nil })
 	mm.RegisterModule(moduleServer, func() (services.Service, error) { return a.http, nil })
+	mm.RegisterModule(moduleSyslog, func() (services.Service, error) {
+		return ingest.NewSyslogServer(cfg.Syslog, api.ingest, logger.With("component", "syslog")), nil
+	})
 	mm.RegisterModule(targetAll, nil)
-	deps := map[string][]string{moduleServer: {moduleStore}, targetAll: {moduleStore, moduleServer}}
+	deps := map[string][]string{
+		moduleServer: {moduleStore},
+		moduleSyslog: {moduleStore},
+		targetAll:    {moduleStore, moduleServer, moduleSyslog},
+	}
 	for mod, on := range deps {
 		if err := mm.AddDependency(mod, on...); err != nil {
 			return nil, fmt.Errorf("module dependencies: %w", err)
