@@ -43,6 +43,7 @@ type Log struct {
 
 	recovery Recovery
 	kick     chan struct{} // wakes the background compactor
+	slots    chan struct{} // shared among logs: one token per compaction that may run
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -63,6 +64,11 @@ func WithFS(fsys FS) Option { return func(l *Log) { l.fs = fsys } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(lg *slog.Logger) Option { return func(l *Log) { l.logger = lg } }
+
+// WithCompactionSlots bounds background compactions across every log given the
+// same channel: each holds one of its cap(slots) tokens while it runs, so
+// compression never takes more cores than that, whatever the partition count.
+func WithCompactionSlots(slots chan struct{}) Option { return func(l *Log) { l.slots = slots } }
 
 // WithMetrics makes the log report into m.
 func WithMetrics(m *Metrics) Option { return func(l *Log) { l.metrics = m } }

@@ -13,7 +13,18 @@ func (l *Log) compactAll(ctx context.Context) {
 		if seg == nil {
 			return
 		}
+		if l.slots != nil {
+			select {
+			case l.slots <- struct{}{}:
+			case <-ctx.Done():
+				seg.release()
+				return
+			}
+		}
 		err := l.compact(seg)
+		if l.slots != nil {
+			<-l.slots
+		}
 		seg.release()
 		if err != nil {
 			l.logger.Error("compaction failed", "segment", seg.base, "err", err)

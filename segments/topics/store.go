@@ -52,6 +52,10 @@ type Store struct {
 	logger  *slog.Logger
 	metrics *segments.Metrics
 
+	// compactions bounds background compression to one partition at a time,
+	// so it takes at most one core away from ingest.
+	compactions chan struct{}
+
 	mu      sync.Mutex
 	reg     *Registry                      // guarded by mu; nil until started
 	logs    map[partitionKey]*segments.Log // guarded by mu
@@ -69,6 +73,8 @@ func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.L
 		logger:  logger,
 		metrics: metrics,
 		logs:    map[partitionKey]*segments.Log{},
+
+		compactions: make(chan struct{}, 1),
 	}
 	s.Service = services.NewBasicService(s.starting, s.running, s.stopping).WithName("store")
 	return s
@@ -156,7 +162,10 @@ func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) 
 		return l, nil
 	}
 	dir := s.partitionDir(k)
-	opts := []segments.Option{segments.WithLogger(s.logger.With("tenant", tenant, "topic", t.Name, "partition", p))}
+	opts := []segments.Option{
+		segments.WithLogger(s.logger.With("tenant", tenant, "topic", t.Name, "partition", p)),
+		segments.WithCompactionSlots(s.compactions),
+	}
 	if s.metrics != nil {
 		opts = append(opts, segments.WithMetrics(s.metrics))
 	}
