@@ -58,6 +58,7 @@ type Config struct {
 	MaxRequestBytes  int64         `yaml:"max_request_bytes"`
 	MaxInflightBytes int64         `yaml:"max_inflight_bytes"`
 	AdmitWait        time.Duration `yaml:"admit_wait"`
+	Bulk             BulkConfig    `yaml:"bulk"`
 }
 
 // RegisterFlags registers the ingest flags.
@@ -66,6 +67,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Int64Var(&c.MaxRequestBytes, "ingest.max-request-bytes", 32<<20, "Largest accepted request body after decompression (413 above).")
 	f.Int64Var(&c.MaxInflightBytes, "ingest.max-inflight-bytes", 128<<20, "Request bytes being decoded and appended at once; past it requests wait, then get 503.")
 	f.DurationVar(&c.AdmitWait, "ingest.admit-wait", 2*time.Second, "How long a request waits for in-flight room before a 503.")
+	c.Bulk.RegisterFlags(f)
 }
 
 // Validate reports the first setting that cannot work.
@@ -79,7 +81,7 @@ func (c *Config) Validate() error {
 	if c.AdmitWait < 0 {
 		return errors.New("ingest: admit-wait must not be negative")
 	}
-	return nil
+	return c.Bulk.Validate()
 }
 
 // Distributor validates pushes against the limits and appends them to the
@@ -143,7 +145,7 @@ func (d *Distributor) validate(req *PushRequest, now time.Time) error {
 	lim := &d.cfg.Limits
 	for si := range req.Streams {
 		s := &req.Streams[si]
-		if err := d.validateLabels(s.Labels); err != nil {
+		if err := d.validateLabels(s.Labels, req.Topic == topics.TopicMetrics); err != nil {
 			return err
 		}
 		for i := range s.Entries {
@@ -171,14 +173,18 @@ func (d *Distributor) validate(req *PushRequest, now time.Time) error {
 	return nil
 }
 
-func (d *Distributor) validateLabels(ls Labels) error {
+func (d *Distributor) validateLabels(ls Labels, metric bool) error {
 	lim := &d.cfg.Limits
 	if len(ls) == 0 {
 		return Errorf(http.StatusBadRequest, ReasonInvalidLabels, "a stream needs at least one label")
 	}
-	if len(ls) > lim.MaxLabelNamesPerSeries {
+	maxLabels, flag := lim.MaxLabelNamesPerSeries, "-limits.max-label-names-per-series"
+	if metric {
+		maxLabels, flag = lim.MaxLabelNamesPerMetricSeries, "-limits.max-label-names-per-metric-series"
+	}
+	if len(ls) > maxLabels {
 		return Errorf(http.StatusBadRequest, ReasonTooManyLabels,
-			"stream %.200s has %d labels, over the limit of %d (-limits.max-label-names-per-series)", ls, len(ls), lim.MaxLabelNamesPerSeries)
+			"stream %.200s has %d labels, over the limit of %d (%s)", ls, len(ls), maxLabels, flag)
 	}
 	if err := ls.Normalize(); err != nil {
 		return Errorf(http.StatusBadRequest, ReasonInvalidLabels, "stream %.200s: %v", ls, err)

@@ -90,16 +90,18 @@ func (d *Distributor) ReadBody(r *http.Request) (body []byte, release func(), er
 		return nil, nil, err
 	}
 	body, err = readLimited(r.Body, r.ContentLength, max)
+	if err == nil && len(body) == 0 {
+		err = BadRequest("empty request body")
+	}
 	if err == nil {
 		body, err = decompress(r.Header.Get("Content-Encoding"), body, max)
+	}
+	if err == nil && len(body) == 0 {
+		err = BadRequest("empty request body (after %s decompression)", r.Header.Get("Content-Encoding"))
 	}
 	if err != nil {
 		release()
 		return nil, nil, err
-	}
-	if len(body) == 0 {
-		release()
-		return nil, nil, BadRequest("empty request body")
 	}
 	return body, release, nil
 }
@@ -130,8 +132,6 @@ func readLimited(r io.Reader, size, max int64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 
 // decompress undoes Content-Encoding, refusing anything that expands past max
 // (a compression bomb gets 413, not an OOM).
