@@ -147,7 +147,7 @@ func (l *Log) syncTo(end int64) error {
 		return ErrClosed
 	}
 	began := time.Now()
-	if err := active.raw.f.Sync(); err != nil {
+	if err := l.fsync(active.raw.f); err != nil {
 		l.fail(err)
 		return fmt.Errorf("fsync %s: %w", active.raw.path, err)
 	}
@@ -155,6 +155,14 @@ func (l *Log) syncTo(end int64) error {
 	l.durable = target
 	l.publish(target)
 	return nil
+}
+
+// fsync syncs f, through the shared Syncer when there is one.
+func (l *Log) fsync(f File) error {
+	if l.syncer != nil {
+		return l.syncer.Sync(f)
+	}
+	return f.Sync()
 }
 
 // maybeRollLocked seals the active segment when adding n bytes would pass

@@ -44,6 +44,7 @@ type Log struct {
 	recovery Recovery
 	kick     chan struct{} // wakes the background compactor
 	slots    chan struct{} // shared among logs: one token per compaction that may run
+	syncer   *Syncer       // shared among logs: fsync rounds
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -69,6 +70,9 @@ func WithLogger(lg *slog.Logger) Option { return func(l *Log) { l.logger = lg } 
 // same channel: each holds one of its cap(slots) tokens while it runs, so
 // compression never takes more cores than that, whatever the partition count.
 func WithCompactionSlots(slots chan struct{}) Option { return func(l *Log) { l.slots = slots } }
+
+// WithSyncer makes the log fsync through s, in rounds shared with other logs.
+func WithSyncer(s *Syncer) Option { return func(l *Log) { l.syncer = s } }
 
 // WithMetrics makes the log report into m.
 func WithMetrics(m *Metrics) Option { return func(l *Log) { l.metrics = m } }

@@ -354,3 +354,34 @@ func TestReadWhileAppending(t *testing.T) {
 	appendN(t, l, 3000, 7)
 	<-done
 }
+
+// TestSharedSyncer appends to several logs through one Syncer and checks that
+// every append is durable and that a failed fsync reaches its own log only.
+func TestSharedSyncer(t *testing.T) {
+	syncer := NewSyncer()
+	efs := &errorFS{}
+	good := openTest(t, t.TempDir(), testConfig(), WithSyncer(syncer))
+	defer good.Close()
+	bad := openTest(t, t.TempDir(), testConfig(), WithSyncer(syncer), WithFS(efs))
+	defer bad.Close()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if _, err := good.Append(context.Background(), []Record{{Value: []byte("v")}}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	efs.failSync.Store(true)
+	if _, err := bad.Append(context.Background(), []Record{{Value: []byte("v")}}); !errors.Is(err, errInjected) {
+		t.Errorf("append with a failing fsync = %v", err)
+	}
+	wg.Wait()
+	if good.NextOffset() != 80 {
+		t.Fatalf("NextOffset = %d, want 80", good.NextOffset())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 
@@ -42,6 +43,12 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 
 	e.GET("/ready", a.handleReady)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	// Go's profiler, as Loki and Prometheus serve it.
+	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+	e.GET("/debug/pprof/cmdline", echo.WrapHandler(http.HandlerFunc(pprof.Cmdline)))
+	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
+	e.GET("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
+	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	e.GET("/api/v1/status/buildinfo", a.handleBuildInfo)
 	for _, r := range a.ingest.Routes() {
 		e.Add(r.Method, echoPath(r.Path), echo.WrapHandler(r.Handler))

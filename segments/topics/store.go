@@ -55,6 +55,8 @@ type Store struct {
 	// compactions bounds background compression to one partition at a time,
 	// so it takes at most one core away from ingest.
 	compactions chan struct{}
+	// syncer gathers the partitions' fsyncs into shared rounds.
+	syncer *segments.Syncer
 
 	mu      sync.Mutex
 	reg     *Registry                      // guarded by mu; nil until started
@@ -75,6 +77,7 @@ func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.L
 		logs:    map[partitionKey]*segments.Log{},
 
 		compactions: make(chan struct{}, 1),
+		syncer:      segments.NewSyncer(),
 	}
 	s.Service = services.NewBasicService(s.starting, s.running, s.stopping).WithName("store")
 	return s
@@ -165,6 +168,7 @@ func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) 
 	opts := []segments.Option{
 		segments.WithLogger(s.logger.With("tenant", tenant, "topic", t.Name, "partition", p)),
 		segments.WithCompactionSlots(s.compactions),
+		segments.WithSyncer(s.syncer),
 	}
 	if s.metrics != nil {
 		opts = append(opts, segments.WithMetrics(s.metrics))
