@@ -152,7 +152,8 @@ func TestBenchDurationRateAndPID(t *testing.T) {
 	if sum.Lines != lines.Load() || sum.Lines < 3000 || sum.Lines > 6000+200 {
 		t.Errorf("sent %d lines, server saw %d; want about 6000 (5000/s for 1.2s)", sum.Lines, lines.Load())
 	}
-	if took < 1200*time.Millisecond || took > 5*time.Second || sum.ElapsedSeconds < 1.1 {
+	// Only the sending phase is timed: building the corpus is slow under -race.
+	if took < 1200*time.Millisecond || sum.ElapsedSeconds < 1.1 || sum.ElapsedSeconds > 4 {
 		t.Errorf("run took %s (summary %.2fs) for -duration 1.2s", took, sum.ElapsedSeconds)
 	}
 	if sum.Server == nil || sum.Server.PID != os.Getpid() || sum.Server.PeakRSSBytes <= 0 || sum.Server.VmHWMBytes <= 0 {
