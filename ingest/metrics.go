@@ -13,6 +13,7 @@ type Metrics struct {
 	lines     *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
 	discarded *prometheus.CounterVec
+	refused   *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 }
 
@@ -35,6 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "silt", Subsystem: "ingest", Name: "discarded_lines_total",
 			Help: "Log lines refused, by reason. A refused request refuses all its lines.",
 		}, []string{"protocol", "tenant", "reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "silt", Subsystem: "ingest", Name: "discarded_requests_total",
+			Help: "Push requests refused, by reason, including those refused before their lines were decoded.",
+		}, []string{"protocol", "tenant", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "silt", Subsystem: "ingest", Name: "append_duration_seconds",
 			Help:    "Time from a decoded push to its durable acknowledgement.",
@@ -42,15 +47,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"protocol"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.lines, m.bytes, m.discarded, m.duration)
+		reg.MustRegister(m.requests, m.lines, m.bytes, m.discarded, m.refused, m.duration)
 	}
 	return m
 }
 
 func (m *Metrics) observe(req *PushRequest, lines, size int, err error, took time.Duration) {
 	if err != nil {
-		e := AsError(err)
-		m.discarded.WithLabelValues(req.Protocol, req.Tenant, e.Reason).Add(float64(lines))
+		reason := AsError(err).Reason
+		m.discarded.WithLabelValues(req.Protocol, req.Tenant, reason).Add(float64(lines))
+		m.refused.WithLabelValues(req.Protocol, req.Tenant, reason).Inc()
 		return
 	}
 	m.lines.WithLabelValues(req.Protocol, req.Tenant).Add(float64(lines))
@@ -60,7 +66,7 @@ func (m *Metrics) observe(req *PushRequest, lines, size int, err error, took tim
 
 // Reject counts a request refused before it was decoded into lines.
 func (m *Metrics) Reject(protocol, tenant string, err error) {
-	m.discarded.WithLabelValues(protocol, tenant, AsError(err).Reason).Add(0)
+	m.refused.WithLabelValues(protocol, tenant, AsError(err).Reason).Inc()
 }
 
 // Request counts one finished request.

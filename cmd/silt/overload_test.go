@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -110,6 +111,15 @@ func TestOverload(t *testing.T) {
 		t.Errorf("peak RSS %d MiB, want under 300 MiB", peak>>20)
 	} else {
 		t.Logf("peak RSS %d MiB", peak>>20)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(metrics, []byte(`silt_ingest_discarded_requests_total{protocol="loki",reason="overloaded",tenant="fake"}`)) {
+		t.Errorf("refusals not counted by reason in /metrics")
 	}
 	got := readAllLines(t, addr)
 	for id := range acked {
