@@ -2,26 +2,12 @@ package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
-
-func bulkGzip(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 var bulkNDJSON = http.Header{"Content-Type": {"application/x-ndjson"}}
 
@@ -65,7 +51,7 @@ func TestBulkRoundTrip(t *testing.T) {
 			s := newRWServer(t)
 			b := []byte(body)
 			if tc.gzip {
-				b = bulkGzip(t, b)
+				b = gzipped(t, b)
 			}
 			code, hdr, resp := s.post(tc.path, tc.header, b)
 			if code != http.StatusOK || hdr.Get("X-Elastic-Product") != "Elasticsearch" {
