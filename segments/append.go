@@ -193,7 +193,7 @@ func (l *Log) rollLocked(active *segment) error {
 	}
 	l.durable = r.next
 	l.publish(r.next)
-	if err := writeFileAtomic(l.fs, segmentPath(l.dir, r.base, indexExt), r.indexFile().marshal(nil)); err != nil {
+	if err := WriteFileAtomic(l.fs, segmentPath(l.dir, r.base, indexExt), r.indexFile().marshal(nil)); err != nil {
 		return fmt.Errorf("seal %s: %w", r.path, err)
 	}
 	if err := l.createActive(r.next); err != nil {

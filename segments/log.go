@@ -285,7 +285,7 @@ func (l *Log) keepTornTail(r *rawSegment, end, size int64) {
 		return
 	}
 	name := fmt.Sprintf("%s.%d.torn", filepath.Base(r.path), end)
-	if writeFileAtomic(l.fs, filepath.Join(qdir, name), tail) == nil {
+	if WriteFileAtomic(l.fs, filepath.Join(qdir, name), tail) == nil {
 		l.recovery.Quarantined = append(l.recovery.Quarantined, filepath.Join(qdir, name))
 	}
 }

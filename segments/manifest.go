@@ -57,7 +57,7 @@ func writeManifest(fsys FS, dir string, m *manifest) error {
 		return err
 	}
 	data = fmt.Appendf(data, "%s%08x\n", manifestCRCPrefix, crc32Castagnoli(data))
-	if err := writeFileAtomic(fsys, filepath.Join(dir, manifestName), data); err != nil {
+	if err := WriteFileAtomic(fsys, filepath.Join(dir, manifestName), data); err != nil {
 		return fmt.Errorf("write manifest of %s: %w", dir, err)
 	}
 	return nil

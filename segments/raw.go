@@ -57,7 +57,7 @@ func openRawSealed(fsys FS, dir string, base int64, interval int) (*rawSegment, 
 		_ = f.Close()
 		return nil, true, &CorruptionError{File: s.path, Offset: end, Err: errors.New("sealed segment ends in a partial batch")}
 	}
-	if err := writeFileAtomic(fsys, segmentPath(dir, base, indexExt), s.indexFile().marshal(nil)); err != nil {
+	if err := WriteFileAtomic(fsys, segmentPath(dir, base, indexExt), s.indexFile().marshal(nil)); err != nil {
 		_ = f.Close()
 		return nil, true, fmt.Errorf("rewrite index of %s: %w", s.path, err)
 	}

@@ -2,6 +2,7 @@ package segments
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -82,25 +83,30 @@ func (osFS) SyncDir(dir string) error {
 	return errors.Join(err, d.Close())
 }
 
-// writeFileAtomic publishes data at path: temp file, fsync, rename, fsync directory.
-func writeFileAtomic(fsys FS, path string, data []byte) error {
+// WriteFileAtomic publishes data at path: temp file, fsync, rename, fsync the
+// directory. Readers see the old file or the new one, never a mix; a failed
+// attempt leaves no temp file behind.
+func WriteFileAtomic(fsys FS, path string, data []byte) (err error) {
 	tmp := path + tmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
+	defer func() {
+		if err != nil {
+			_ = fsys.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := fsys.Rename(tmp, path); err != nil {
+	if err = fsys.Rename(tmp, path); err != nil {
 		return err
 	}
 	return fsys.SyncDir(filepath.Dir(path))

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/siltlog/silt/segments"
 )
 
 // Built-in topics exist for every tenant; they are created on first use.
@@ -216,7 +218,7 @@ func (r *Registry) commitLocked(tenant string, next map[string]Topic) error {
 	if err != nil {
 		return fmt.Errorf("encode topic registry: %w", err)
 	}
-	if err := writeFileAtomic(r.path, append(data, '\n')); err != nil {
+	if err := segments.WriteFileAtomic(segments.OSFS, r.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("save topic registry: %w", err)
 	}
 	r.tenants[tenant] = next
@@ -238,38 +240,4 @@ func sortedTopics(m map[string]Topic) []Topic {
 	}
 	slices.SortFunc(out, func(a, b Topic) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-// writeFileAtomic publishes data at path: write a temp file, fsync it, rename
-// it over path, fsync the directory. Readers see the old or the new file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename to %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
 }
