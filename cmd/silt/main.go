@@ -22,6 +22,7 @@ Commands:
   topics    list topics with their partitions and offsets
   produce   send stdin lines as records to a topic
   consume   read records from a topic's partitions
+  bench     load generator: push log lines over any ingest protocol
   help      show this help
 
 Run "silt <command> -h" for a command's flags.
