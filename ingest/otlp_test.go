@@ -92,7 +92,7 @@ func TestOTLPRoundTrip(t *testing.T) {
 			h := http.Header{"Content-Type": {tc.ct}}
 			body := tc.body
 			if tc.gzip {
-				body = bulkGzip(t, body)
+				body = gzipped(t, body)
 				h.Set("Content-Encoding", "gzip")
 			}
 			code, hdr, resp := s.post(tc.path, h, body)

@@ -303,7 +303,7 @@ func TestBulkOTLPRWBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bomb := bulkGzip(t, bytes.Repeat([]byte{'\n'}, 2<<20))
+	bomb := gzipped(t, bytes.Repeat([]byte{'\n'}, 2<<20))
 	index := `{"index":{"_index":"x"}}` + "\n"
 	ndjson, pbuf, js := bulkNDJSON, http.Header{"Content-Type": {otlpProtobuf}}, http.Header{"Content-Type": {otlpJSON}}
 	for _, tc := range []struct {
