@@ -10,6 +10,7 @@ declare -A packages=(
 	[rsyslogd]=rsyslog
 	[/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so]=rsyslog-elasticsearch
 	[prometheus]=prometheus
+	[kcat]=kcat
 )
 
 missing=()

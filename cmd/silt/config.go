@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/siltlog/silt/ingest"
+	"github.com/siltlog/silt/kafka"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -28,6 +29,7 @@ type Config struct {
 	Topics      topics.Config       `yaml:"topics"`
 	Ingest      ingest.Config       `yaml:"ingest"`
 	Syslog      ingest.SyslogConfig `yaml:"syslog"`
+	Kafka       kafka.Config        `yaml:"kafka"`
 }
 
 // RegisterFlags registers every component's flags with their defaults.
@@ -39,6 +41,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Topics.RegisterFlags(f)
 	c.Ingest.RegisterFlags(f)
 	c.Syslog.RegisterFlags(f)
+	c.Kafka.RegisterFlags(f)
 }
 
 // Validate reports the first invalid setting of any component.
@@ -57,6 +60,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Syslog.Validate(); err != nil {
 		return fmt.Errorf("syslog config: %w", err)
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("kafka config: %w", err)
 	}
 	return nil
 }

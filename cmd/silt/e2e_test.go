@@ -23,7 +23,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	srv := exec.Command(bin, "server", "-server.http-listen-address=127.0.0.1:0", "-syslog.listen-address=127.0.0.1:0",
+	srv := exec.Command(bin, "server", "-server.http-listen-address=127.0.0.1:0", "-syslog.listen-address=127.0.0.1:0", "-kafka.listen-address=127.0.0.1:0",
 		"-storage.data-dir="+t.TempDir(), "-log.format=json")
 	stderr, err := srv.StderrPipe()
 	if err != nil {

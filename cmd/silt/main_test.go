@@ -32,7 +32,7 @@ type testServer struct {
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	base := []string{"-server.http-listen-address=127.0.0.1:0", "-syslog.listen-address=127.0.0.1:0", "-storage.data-dir=" + dir, "-log.level=warn"}
+	base := []string{"-server.http-listen-address=127.0.0.1:0", "-syslog.listen-address=127.0.0.1:0", "-kafka.listen-address=127.0.0.1:0", "-storage.data-dir=" + dir, "-log.level=warn"}
 	sa, err := parseServerArgs(append(base, args...), io.Discard)
 	if err != nil {
 		t.Fatal(err)

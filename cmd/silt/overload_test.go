@@ -47,7 +47,7 @@ func buildSilt(t *testing.T) string {
 // address and process.
 func startSilt(t *testing.T, flags ...string) (string, *exec.Cmd) {
 	t.Helper()
-	args := append([]string{"server", "-server.http-listen-address=127.0.0.1:0", "-syslog.listen-address=127.0.0.1:0",
+	args := append([]string{"server", "-server.http-listen-address=127.0.0.1:0", "-syslog.listen-address=127.0.0.1:0", "-kafka.listen-address=127.0.0.1:0",
 		"-storage.data-dir=" + t.TempDir(), "-log.format=json"}, flags...)
 	srv := exec.Command(buildSilt(t), args...)
 	stderr, err := srv.StderrPipe()

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/siltlog/silt/ingest"
+	"github.com/siltlog/silt/kafka"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -28,6 +29,7 @@ const (
 	moduleStore  = "store"
 	moduleServer = "server"
 	moduleSyslog = "syslog"
+	moduleKafka  = "kafka"
 	targetAll    = "all"
 )
 
@@ -70,11 +72,15 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	mm.RegisterModule(moduleSyslog, func() (services.Service, error) {
 		return ingest.NewSyslogServer(cfg.Syslog, api.ingest, logger.With("component", "syslog")), nil
 	})
+	mm.RegisterModule(moduleKafka, func() (services.Service, error) {
+		return kafka.NewServer(cfg.Kafka, a.store, logger.With("component", "kafka")), nil
+	})
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{
 		moduleServer: {moduleStore},
 		moduleSyslog: {moduleStore},
-		targetAll:    {moduleStore, moduleServer, moduleSyslog},
+		moduleKafka:  {moduleStore},
+		targetAll:    {moduleStore, moduleServer, moduleSyslog, moduleKafka},
 	}
 	for mod, on := range deps {
 		if err := mm.AddDependency(mod, on...); err != nil {
