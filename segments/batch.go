@@ -136,8 +136,14 @@ type recordIter struct {
 }
 
 func (it *recordIter) reset(batch []byte) {
-	it.src = batch[batchHeaderSize:]
-	it.left = batchView(batch).recordCount()
+	it.resetRecords(batch[batchHeaderSize:], batchView(batch).recordCount())
+}
+
+// resetRecords iterates count records laid out in src (a batch's records,
+// decompressed when the batch was compressed).
+func (it *recordIter) resetRecords(src []byte, count int32) {
+	it.src = src
+	it.left = count
 	it.n = 0
 	it.err = nil
 }

@@ -2,6 +2,7 @@ package segments
 
 import (
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"sort"
 )
 
@@ -103,11 +104,10 @@ func (l *Log) Read(from int64, maxRecords int) ([]Record, error) {
 			if b.attributes()&attrControl != 0 {
 				continue
 			}
-			if b.attributes()&attrCompression != 0 {
-				return out, fmt.Errorf("read offset %d: compressed batches (codec %d) are not readable as records yet", b.baseOffset(), b.attributes()&attrCompression)
-			}
 			var it recordIter
-			it.reset(b)
+			if err := it.resetBatch(b); err != nil {
+				return out, err
+			}
 			for it.next() && len(out) < maxRecords {
 				var r Record
 				it.record(b.baseOffset(), b.firstTimestamp(), &r)
@@ -142,11 +142,13 @@ func (l *Log) OffsetForTime(ts int64) (int64, error) {
 			if b.maxTimestamp() < floorDiv(ts, 1e6) {
 				continue
 			}
-			if b.opaque() {
-				return b.baseOffset(), nil
+			if b.attributes()&attrControl != 0 {
+				continue
 			}
 			var it recordIter
-			it.reset(b)
+			if err := it.resetBatch(b); err != nil {
+				return l.NextOffset(), err
+			}
 			for it.next() {
 				var r Record
 				it.record(b.baseOffset(), b.firstTimestamp(), &r)
@@ -182,4 +184,24 @@ func (l *Log) timeHint(ms int64) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// decompressor undoes the codecs Kafka producers use: gzip, snappy (raw and
+// xerial-framed), lz4 and zstd.
+var decompressor = kgo.DefaultDecompressor()
+
+// resetBatch iterates the records of b, decompressing them when the producer
+// compressed the batch (the log stores such batches as received).
+func (it *recordIter) resetBatch(b batchView) error {
+	codec := b.attributes() & attrCompression
+	if codec == 0 {
+		it.reset(b)
+		return nil
+	}
+	raw, err := decompressor.Decompress(b[batchHeaderSize:], kgo.CompressionCodecType(codec))
+	if err != nil {
+		return fmt.Errorf("read offset %d: decompress records (codec %d): %w", b.baseOffset(), codec, err)
+	}
+	it.resetRecords(raw, b.recordCount())
+	return nil
 }
