@@ -68,7 +68,7 @@ func startSilt(t *testing.T, flags ...string) (string, *exec.Cmd) {
 // exactly once, and no line of a refused request was written.
 func TestOverload(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a loaded server process")
+		t.Skip("-short: runs a loaded server process")
 	}
 	addr, srv := startSilt(t, "-ingest.max-request-bytes=2000000", "-ingest.max-inflight-bytes=8000000",
 		"-ingest.admit-wait=50ms", "-limits.ingestion-rate-mb=8", "-limits.ingestion-burst-size-mb=16")
