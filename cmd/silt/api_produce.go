@@ -54,11 +54,7 @@ type pendingRecord struct {
 // append has returned (the records are durable).
 func (a *api) handleProduce(c echo.Context) error {
 	tenant := tenantOf(c)
-	reg, err := a.store.Registry()
-	if err != nil {
-		return err
-	}
-	t, err := reg.Get(tenant, c.Param("topic"))
+	t, err := a.topicOf(c, tenant)
 	if err != nil {
 		return err
 	}

@@ -77,11 +77,7 @@ func (a *api) handleListTopics(c echo.Context) error {
 
 func (a *api) handleGetTopic(c echo.Context) error {
 	tenant := tenantOf(c)
-	reg, err := a.store.Registry()
-	if err != nil {
-		return err
-	}
-	t, err := reg.Get(tenant, c.Param("topic"))
+	t, err := a.topicOf(c, tenant)
 	if err != nil {
 		return err
 	}
@@ -118,4 +114,13 @@ func (a *api) handleCreateTopic(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, tj)
+}
+
+// topicOf returns the tenant's topic named by the route's :topic.
+func (a *api) topicOf(c echo.Context, tenant string) (topics.Topic, error) {
+	reg, err := a.store.Registry()
+	if err != nil {
+		return topics.Topic{}, err
+	}
+	return reg.Get(tenant, c.Param("topic"))
 }
