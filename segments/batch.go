@@ -179,22 +179,26 @@ func (it *recordIter) next() bool {
 // firstTimestamp ts (ms). Key and value alias the batch; headers are copied, since
 // the iterator reuses its header slice.
 func (it *recordIter) record(base, firstTs int64, dst *Record) {
+	it.recordShared(base, firstTs, dst)
+	if len(dst.Headers) == 0 {
+		dst.Headers = nil
+	} else {
+		dst.Headers = append([]Header(nil), dst.Headers...)
+	}
+}
+
+// recordShared is record without copying the headers: they alias the
+// iterator's slice and are valid until the next call to next.
+func (it *recordIter) recordShared(base, firstTs int64, dst *Record) {
 	r := &it.rec
 	dst.Offset = base + int64(r.OffsetDelta)
 	dst.Timestamp = (firstTs + r.TimestampDelta64) * 1e6
-	dst.Key = r.Key
-	dst.Value = r.Value
-	dst.Headers = r.Headers
+	dst.Key, dst.Value, dst.Headers = r.Key, r.Value, r.Headers
 	if len(r.Headers) > 0 && r.Headers[0].Key == nsHeaderKey {
 		if rem, ok := decodeNsRemainder(r.Headers[0].Value); ok {
 			dst.Timestamp += rem
 			dst.Headers = r.Headers[1:]
 		}
-	}
-	if len(dst.Headers) == 0 {
-		dst.Headers = nil
-	} else {
-		dst.Headers = append([]Header(nil), dst.Headers...)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -383,5 +384,32 @@ func TestSharedSyncer(t *testing.T) {
 	wg.Wait()
 	if good.NextOffset() != 80 {
 		t.Fatalf("NextOffset = %d, want 80", good.NextOffset())
+	}
+}
+
+func TestScan(t *testing.T) {
+	l := openTest(t, t.TempDir(), testConfig())
+	defer l.Close()
+	appendN(t, l, 1000, 30)
+	if err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 500, 30)
+	want := int64(123)
+	next, err := l.Scan(context.Background(), 123, func(r *Record) error {
+		if r.Offset != want {
+			return fmt.Errorf("offset %d, want %d", r.Offset, want)
+		}
+		if err := sameRecord(*r, recordFor(r.Offset)); err != nil {
+			return err
+		}
+		want++
+		if r.Offset == 1400 {
+			return StopScan
+		}
+		return nil
+	})
+	if err != nil || next != 1401 || want != 1401 {
+		t.Fatalf("Scan = %d, %v after %d records", next, err, want-123)
 	}
 }

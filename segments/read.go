@@ -1,6 +1,8 @@
 package segments
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"sort"
@@ -204,4 +206,54 @@ func (it *recordIter) resetBatch(b batchView) error {
 	}
 	it.resetRecords(raw, b.recordCount())
 	return nil
+}
+
+// StopScan, returned by a Scan callback, ends the scan without an error.
+var StopScan = errors.New("stop scan")
+
+// Scan calls fn for every record from offset from up to the current end of the
+// log, in offset order, skipping control batches. The record and its slices are
+// valid only during the call. It returns the offset after the last record seen.
+func (l *Log) Scan(ctx context.Context, from int64, fn func(r *Record) error) (int64, error) {
+	var buf []byte
+	off := from
+	for {
+		if err := ctx.Err(); err != nil {
+			return off, err
+		}
+		var err error
+		buf, err = l.ReadBatches(buf[:0], off, 1<<20)
+		if err != nil || len(buf) == 0 {
+			return off, err
+		}
+		for p := buf; len(p) > 0; {
+			b := batchView(p[:batchView(p).length()])
+			p = p[len(b):]
+			if b.attributes()&attrControl != 0 {
+				off = b.nextOffset()
+				continue
+			}
+			var it recordIter
+			if err := it.resetBatch(b); err != nil {
+				return off, err
+			}
+			var r Record
+			for it.next() {
+				it.recordShared(b.baseOffset(), b.firstTimestamp(), &r)
+				if r.Offset < off {
+					continue
+				}
+				if err := fn(&r); err != nil {
+					if errors.Is(err, StopScan) {
+						return r.Offset + 1, nil
+					}
+					return r.Offset, err
+				}
+			}
+			if it.err != nil {
+				return off, it.err
+			}
+			off = b.nextOffset()
+		}
+	}
 }
