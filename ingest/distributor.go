@@ -274,8 +274,13 @@ func (d *Distributor) appendAll(ctx context.Context, groups []*partitionBatch) e
 	return nil
 }
 
-// storageError maps a failed append to 503: the client should retry.
+// storageError maps a failed append to 503: the client should retry. A batch
+// the log refuses as such (larger than a segment) is the request's fault: 413.
 func storageError(err error) error {
+	if errors.Is(err, segments.ErrInvalidBatch) {
+		return Errorf(http.StatusRequestEntityTooLarge, ReasonRequestTooBig,
+			"request does not fit in one record batch: %v; send smaller requests", err)
+	}
 	e := Errorf(http.StatusServiceUnavailable, ReasonStorage, "storage cannot take writes now: %v", err)
 	e.RetryAfter = 5 * time.Second
 	return e

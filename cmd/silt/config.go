@@ -58,6 +58,10 @@ func (c *Config) Validate() error {
 	if err := c.Ingest.Validate(); err != nil {
 		return fmt.Errorf("ingest config: %w", err)
 	}
+	if c.Storage.Segments.SegmentBytes < 2*c.Ingest.MaxRequestBytes {
+		return fmt.Errorf("storage.segments.segment-bytes (%d) must be at least twice ingest.max-request-bytes (%d): a push is one record batch",
+			c.Storage.Segments.SegmentBytes, c.Ingest.MaxRequestBytes)
+	}
 	if err := c.Syslog.Validate(); err != nil {
 		return fmt.Errorf("syslog config: %w", err)
 	}
