@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siltlog/silt/ingest"
+	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -32,6 +33,7 @@ type api struct {
 	ready    func() bool
 	draining <-chan struct{} // closed at shutdown; ends long polls
 	ingest   *ingest.Distributor
+	search   *search.API
 }
 
 // newRouter builds the echo router with every route.
@@ -50,9 +52,10 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.GET("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
 	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	e.GET("/api/v1/status/buildinfo", a.handleBuildInfo)
-	for _, r := range a.ingest.Routes() {
+	for _, r := range append(a.ingest.Routes(), a.search.Routes()...) {
 		e.Add(r.Method, echoPath(r.Path), echo.WrapHandler(r.Handler))
 	}
+	e.GET("/loki/api/v1/status/buildinfo", a.handleBuildInfo)
 
 	// Per-route middleware rather than a Group: an echo Group with middleware
 	// answers 404 instead of 405 for a wrong method.

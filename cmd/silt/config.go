@@ -15,6 +15,7 @@ import (
 
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/kafka"
+	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -29,6 +30,7 @@ type Config struct {
 	Topics      topics.Config       `yaml:"topics"`
 	Ingest      ingest.Config       `yaml:"ingest"`
 	Syslog      ingest.SyslogConfig `yaml:"syslog"`
+	Search      search.Config       `yaml:"search"`
 	Kafka       kafka.Config        `yaml:"kafka"`
 }
 
@@ -41,6 +43,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Topics.RegisterFlags(f)
 	c.Ingest.RegisterFlags(f)
 	c.Syslog.RegisterFlags(f)
+	c.Search.RegisterFlags(f)
 	c.Kafka.RegisterFlags(f)
 }
 
@@ -64,6 +67,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Syslog.Validate(); err != nil {
 		return fmt.Errorf("syslog config: %w", err)
+	}
+	if err := c.Search.Validate(); err != nil {
+		return fmt.Errorf("search config: %w", err)
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		return fmt.Errorf("kafka config: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/kafka"
+	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -61,8 +62,9 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		cfg: cfg, store: a.store, picker: topics.NewPicker(), logger: logger,
 		ready: a.healthy.Load, draining: draining,
 	}
-	api.ingest = ingest.NewDistributor(cfg.Ingest, a.store, ingest.NewMetrics(a.registry),
-		func(r *http.Request) (string, error) { return ingest.TenantFromRequest(r, cfg.AuthEnabled) })
+	tenant := func(r *http.Request) (string, error) { return ingest.TenantFromRequest(r, cfg.AuthEnabled) }
+	api.ingest = ingest.NewDistributor(cfg.Ingest, a.store, ingest.NewMetrics(a.registry), tenant)
+	api.search = search.NewAPI(search.NewSearcher(cfg.Search, a.store), tenant)
 	router := newRouter(api, a.registry, newHTTPMetrics(a.registry))
 	a.http = newHTTPService(cfg.Server, router, draining, logger)
 
