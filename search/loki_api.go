@@ -38,6 +38,10 @@ func (a *API) Routes() []ingest.Route {
 			ingest.Route{Method: m, Path: p + "/series", Handler: a.handle(a.series)},
 			ingest.Route{Method: m, Path: p + "/query", Handler: a.handle(a.query)},
 			ingest.Route{Method: m, Path: p + "/query_range", Handler: a.handle(a.queryRange)},
+			ingest.Route{Method: m, Path: p + "/index/stats", Handler: http.HandlerFunc(a.indexStats)},
+			ingest.Route{Method: m, Path: p + "/index/volume", Handler: a.handle(a.volume(false))},
+			ingest.Route{Method: m, Path: p + "/index/volume_range", Handler: a.handle(a.volume(true))},
+			ingest.Route{Method: m, Path: p + "/format_query", Handler: a.handle(a.formatQuery)},
 		)
 	}
 	return rs

@@ -126,3 +126,46 @@ func TestLokiQueryAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestLokiIndexAPI pins /index/stats, /index/volume, /index/volume_range and
+// /format_query.
+func TestLokiIndexAPI(t *testing.T) {
+	srv := apiServer(t).URL
+	day := url.Values{"since": {"24h"}}
+	get := func(path string, kv ...string) (int, string) {
+		v := url.Values{"since": day["since"]}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		resp, err := http.Get(srv + path + "?" + v.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/loki/api/v1/index/stats", "query", `{app="HDFS"}`); code != 200 ||
+		!strings.Contains(body, `"streams":2,"chunks":2,"entries":2000,`) {
+		t.Fatalf("index/stats: %d %s", code, body)
+	}
+	if code, body := get("/loki/api/v1/index/volume", "query", `{app=~"HDFS|Spark"}`); code != 200 ||
+		!strings.Contains(body, `"resultType":"vector"`) || !strings.Contains(body, `{"metric":{"app":"HDFS"},"value":[`) {
+		t.Fatalf("index/volume: %d %s", code, body)
+	}
+	if code, body := get("/loki/api/v1/index/volume", "query", `{app="HDFS"}`, "targetLabels", "host", "limit", "1"); code != 200 ||
+		strings.Count(body, `"metric"`) != 1 || !strings.Contains(body, `"host":"h`) {
+		t.Fatalf("index/volume by host, limit 1: %d %s", code, body)
+	}
+	if code, body := get("/loki/api/v1/index/volume_range", "query", `{app="HDFS"}`, "step", "3600"); code != 200 ||
+		!strings.Contains(body, `"resultType":"matrix"`) || !strings.Contains(body, `"values":[[`) {
+		t.Fatalf("index/volume_range: %d %s", code, body)
+	}
+	if code, body := get("/loki/api/v1/format_query", "query", `{app="x"}|="a"   |  json`); code != 200 ||
+		!strings.Contains(body, `"data":"{app=\"x\"} |= \"a\" | json"`) {
+		t.Fatalf("format_query: %d %s", code, body)
+	}
+	if code, body := get("/loki/api/v1/index/stats", "query", `{app=}`); code != 400 {
+		t.Fatalf("bad selector: %d %s", code, body)
+	}
+}

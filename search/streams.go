@@ -11,49 +11,140 @@ import (
 	"github.com/siltlog/silt/segments/topics"
 )
 
-// Streams returns the label sets of the tenant's streams matching ms that have
-// entries in [start, end), sorted. With no matchers every stream matches.
-func (s *Searcher) Streams(ctx context.Context, tenant string, ms []*labels.Matcher, start, end int64) ([]labels.Labels, error) {
+// scanMatching calls fn for every record of the tenant's logs topic in
+// [start, end) whose stream matches ms (no matchers: every stream).
+func (s *Searcher) scanMatching(ctx context.Context, tenant string, ms []*labels.Matcher, start, end int64,
+	fn func(st *stream, r *segments.Record)) error {
 	reg, err := s.store.Registry()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t, err := reg.Get(tenant, topics.TopicLogs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sel := &selection{streams: map[string]*stream{}}
 	sel.p.Matchers = ms
-	seen := map[string]bool{}
-	var out []labels.Labels
 	for part := 0; part < t.Partitions; part++ {
 		log, err := s.store.Partition(tenant, topics.TopicLogs, part)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		from, err := log.OffsetForTime(start)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		_, err = log.Scan(ctx, max(from, log.StartOffset()), func(r *segments.Record) error {
-			if r.Timestamp < start || r.Timestamp >= end || seen[string(r.Key)] {
+			if r.Timestamp < start || r.Timestamp >= end {
 				return nil
 			}
 			st, err := sel.stream(r.Key)
-			if err != nil {
-				return err
+			if err == nil && st.match {
+				fn(st, r)
 			}
-			seen[string(r.Key)] = true
-			if st.match {
-				out = append(out, st.labels)
-			}
-			return nil
+			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("streams of partition %d: %w", part, err)
+			return fmt.Errorf("scan partition %d: %w", part, err)
 		}
 	}
+	return nil
+}
+
+// Streams returns the label sets of the tenant's streams matching ms that have
+// entries in [start, end), sorted. With no matchers every stream matches.
+func (s *Searcher) Streams(ctx context.Context, tenant string, ms []*labels.Matcher, start, end int64) ([]labels.Labels, error) {
+	seen := map[*stream]bool{}
+	var out []labels.Labels
+	err := s.scanMatching(ctx, tenant, ms, start, end, func(st *stream, _ *segments.Record) {
+		if !seen[st] {
+			seen[st] = true
+			out = append(out, st.labels)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i], out[j]) < 0 })
+	return out, nil
+}
+
+// Stats is what /index/stats reports.
+type Stats struct {
+	Streams int   `json:"streams"`
+	Chunks  int   `json:"chunks"`
+	Entries int64 `json:"entries"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// IndexStats counts the matching streams, entries and line bytes in [start, end).
+// silt has no chunks; it reports one per stream so Grafana's ratios stay sane.
+func (s *Searcher) IndexStats(ctx context.Context, tenant string, ms []*labels.Matcher, start, end int64) (Stats, error) {
+	seen := map[*stream]bool{}
+	var st Stats
+	err := s.scanMatching(ctx, tenant, ms, start, end, func(str *stream, r *segments.Record) {
+		if !seen[str] {
+			seen[str] = true
+			st.Streams++
+		}
+		st.Entries++
+		st.Bytes += int64(len(r.Value))
+	})
+	st.Chunks = st.Streams
+	return st, err
+}
+
+// VolumeBucket is the line bytes of one series (stream labels reduced to the
+// aggregation labels) in one time bucket.
+type VolumeBucket struct {
+	Labels labels.Labels
+	Bucket int64 // ns, start of the bucket (0 for a single bucket)
+	Bytes  int64
+}
+
+// Volume sums line bytes by the given label names (all stream labels when by is
+// empty), per step-wide bucket (one bucket when step is 0).
+func (s *Searcher) Volume(ctx context.Context, tenant string, ms []*labels.Matcher, start, end, step int64, by []string) ([]VolumeBucket, error) {
+	type key struct {
+		series string
+		bucket int64
+	}
+	sums := map[key]*VolumeBucket{}
+	reduced := map[*stream]labels.Labels{}
+	err := s.scanMatching(ctx, tenant, ms, start, end, func(st *stream, r *segments.Record) {
+		ls, ok := reduced[st]
+		if !ok {
+			ls = st.labels
+			if len(by) > 0 {
+				ls = st.labels.MatchLabels(true, by...)
+			}
+			reduced[st] = ls
+		}
+		var b int64
+		if step > 0 {
+			b = start + (r.Timestamp-start)/step*step
+		}
+		k := key{ls.String(), b}
+		v := sums[k]
+		if v == nil {
+			v = &VolumeBucket{Labels: ls, Bucket: b}
+			sums[k] = v
+		}
+		v.Bytes += int64(len(r.Value))
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VolumeBucket, 0, len(sums))
+	for _, v := range sums {
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if c := labels.Compare(out[i].Labels, out[j].Labels); c != 0 {
+			return c < 0
+		}
+		return out[i].Bucket < out[j].Bucket
+	})
 	return out, nil
 }
 
