@@ -44,6 +44,7 @@ func (a *API) Routes() []ingest.Route {
 			ingest.Route{Method: m, Path: p + "/format_query", Handler: a.handle(a.formatQuery)},
 		)
 	}
+	rs = append(rs, ingest.Route{Method: http.MethodGet, Path: p + "/tail", Handler: http.HandlerFunc(a.tail)})
 	return rs
 }
 
