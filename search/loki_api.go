@@ -1,7 +1,6 @@
 package search
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -42,6 +41,9 @@ func (a *API) Routes() []ingest.Route {
 			ingest.Route{Method: m, Path: p + "/index/volume", Handler: a.handle(a.volume(false))},
 			ingest.Route{Method: m, Path: p + "/index/volume_range", Handler: a.handle(a.volume(true))},
 			ingest.Route{Method: m, Path: p + "/format_query", Handler: a.handle(a.formatQuery)},
+			ingest.Route{Method: m, Path: p + "/detected_labels", Handler: http.HandlerFunc(a.detectedLabels)},
+			ingest.Route{Method: m, Path: p + "/detected_fields", Handler: http.HandlerFunc(a.detectedFields)},
+			ingest.Route{Method: m, Path: p + "/detected_field/{name}/values", Handler: http.HandlerFunc(a.detectedFields)},
 		)
 	}
 	rs = append(rs, ingest.Route{Method: http.MethodGet, Path: p + "/tail", Handler: http.HandlerFunc(a.tail)})
@@ -64,20 +66,13 @@ func badRequest(format string, args ...any) error {
 // {"status":"success","data":...} envelope, or an error as Loki does.
 func (a *API) handle(h func(r *http.Request, tenant string) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant, err := a.tenant(r)
-		if err == nil {
-			err = r.ParseForm()
-		}
-		var data any
-		if err == nil {
-			data, err = h(r, tenant)
-		}
-		if err != nil {
-			writeAPIError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
+		a.raw(w, r, func(r *http.Request, tenant string) (any, error) {
+			data, err := h(r, tenant)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"status": "success", "data": data}, nil
+		})
 	})
 }
 

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,26 +14,17 @@ import (
 // indexStats answers /index/stats. Loki returns the object itself, without
 // the status/data envelope.
 func (a *API) indexStats(w http.ResponseWriter, r *http.Request) {
-	tenant, err := a.tenant(r)
-	if err == nil {
-		err = r.ParseForm()
-	}
-	var st Stats
-	if err == nil {
-		var start, end int64
-		var ms []*labels.Matcher
-		if start, end, err = a.timeRange(r); err == nil {
-			if ms, err = selector(r.Form.Get("query")); err == nil {
-				st, err = a.s.IndexStats(r.Context(), tenant, ms, start, end)
-			}
+	a.raw(w, r, func(r *http.Request, tenant string) (any, error) {
+		start, end, err := a.timeRange(r)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(st)
+		ms, err := selector(r.Form.Get("query"))
+		if err != nil {
+			return nil, err
+		}
+		return a.s.IndexStats(r.Context(), tenant, ms, start, end)
+	})
 }
 
 // volume answers /index/volume (one vector) and /index/volume_range (a matrix):
