@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -25,6 +26,9 @@ type Config struct {
 	AutoCreateTopics  bool   `yaml:"auto_create_topics"`
 	MaxRequestBytes   int    `yaml:"max_request_bytes"`
 	MaxConnections    int    `yaml:"max_connections"`
+
+	GroupMinSessionTimeout time.Duration `yaml:"group_min_session_timeout"`
+	GroupMaxSessionTimeout time.Duration `yaml:"group_max_session_timeout"`
 }
 
 // RegisterFlags registers the Kafka flags under -kafka.*.
@@ -35,6 +39,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.AutoCreateTopics, "kafka.auto-create-topics", true, "Create unknown topics (with the default partition count) when a client's Metadata request allows it.")
 	f.IntVar(&c.MaxRequestBytes, "kafka.max-request-bytes", 100<<20, "Largest request frame in bytes; a larger size prefix closes the connection.")
 	f.IntVar(&c.MaxConnections, "kafka.max-connections", 1024, "Most concurrent client connections; more are refused.")
+	f.DurationVar(&c.GroupMinSessionTimeout, "kafka.group-min-session-timeout", 6*time.Second, "Shortest consumer group session timeout a member may ask for (Kafka's group.min.session.timeout.ms).")
+	f.DurationVar(&c.GroupMaxSessionTimeout, "kafka.group-max-session-timeout", 30*time.Minute, "Longest consumer group session timeout a member may ask for (Kafka's group.max.session.timeout.ms).")
 }
 
 // Validate reports the first setting that cannot work.
@@ -58,6 +64,8 @@ func (c *Config) Validate() error {
 		return errors.New("kafka.max-request-bytes must be at least 1 MiB")
 	case c.MaxConnections < 1:
 		return errors.New("kafka.max-connections must be at least 1")
+	case c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:
+		return errors.New("kafka.group-min-session-timeout must be positive and at most kafka.group-max-session-timeout")
 	}
 	return nil
 }

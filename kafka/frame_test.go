@@ -187,11 +187,11 @@ func TestUnsupportedVersions(t *testing.T) {
 			t.Fatalf("error code %d, %d api keys", resp.ErrorCode, len(resp.ApiKeys))
 		}
 	})
-	t.Run("Heartbeat (not served) gets UNSUPPORTED_VERSION", func(t *testing.T) {
-		req := kmsg.NewPtrHeartbeatRequest()
-		req.Version, req.Group, req.MemberID = 4, "g", "m"
-		resp := kmsg.NewPtrHeartbeatResponse()
-		resp.Version = 4
+	t.Run("EndTxn (not served) gets UNSUPPORTED_VERSION", func(t *testing.T) {
+		req := kmsg.NewPtrEndTxnRequest()
+		req.Version, req.TransactionalID = 3, "tx"
+		resp := kmsg.NewPtrEndTxnResponse()
+		resp.Version = 3
 		c := dialRaw(t, ts.addr)
 		if err := resp.ReadFrom(c.request(req, true)); err != nil {
 			t.Fatal(err)

@@ -36,11 +36,13 @@ func FuzzRequestFrame(f *testing.F) {
 	c, ts := fuzzConn(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		h, _, err := parseRequestHeader(frame)
-		if err == nil && h.key == fetchKey && len(frame) > 0 {
-			return // Fetch long-polls; its parsing is covered by kmsg and the kgo tests
+		if err == nil && (h.key == fetchKey || h.key == joinGroupKey || h.key == syncGroupKey) {
+			return // these wait (long poll, rebalance); covered by kmsg and the group tests
 		}
 		before := ts.log(t, "t", 0).NextOffset()
-		_ = c.handle(append([]byte(nil), frame...))
+		if a, err := c.handle(append([]byte(nil), frame...)); err == nil && a.finish != nil {
+			a.finish()
+		}
 		// Whatever was stored must be a valid batch.
 		for _, b := range ts.storedBatches(t, "t", 0) {
 			if code, msg := validateProduceBatch(b); code != 0 {

@@ -15,7 +15,6 @@ func newClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	tb.Helper()
 	opts = append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
-		kgo.DisableIdempotentWrite(), // InitProducerID comes with idempotence, later
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MetadataMinAge(100 * time.Millisecond),
 	}, opts...)

@@ -110,24 +110,6 @@ func topicErrorCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
-// handleFindCoordinator answers COORDINATOR_NOT_AVAILABLE: consumer groups
-// and transactions come in a later phase.
-func handleFindCoordinator(_ *conn, r kmsg.Request) kmsg.Response {
-	req := r.(*kmsg.FindCoordinatorRequest)
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	msg := "silt does not coordinate groups or transactions yet"
-	if req.Version < 4 {
-		resp.ErrorCode, resp.ErrorMessage, resp.NodeID = kerr.CoordinatorNotAvailable.Code, &msg, -1
-		return resp
-	}
-	for _, key := range req.CoordinatorKeys {
-		co := kmsg.NewFindCoordinatorResponseCoordinator()
-		co.Key, co.NodeID, co.ErrorCode, co.ErrorMessage = key, -1, kerr.CoordinatorNotAvailable.Code, &msg
-		resp.Coordinators = append(resp.Coordinators, co)
-	}
-	return resp
-}
-
 func handleCreateTopics(c *conn, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,9 +34,15 @@ type produceJob struct {
 	topic   string
 	records []byte
 	resp    *kmsg.ProduceResponseTopicPartition
+	log     *segments.Log // set once the batch is written (or found a retry)
+	next    int64         // the offset after the batch: wait for it to be durable
 }
 
-func handleProduce(c *conn, r kmsg.Request) kmsg.Response {
+// handleProduce writes every partition's batch before it returns, so a
+// connection's batches reach each partition in request order, and leaves
+// the durability wait to finish, which the connection's writer runs while
+// the reader goes on with later requests.
+func handleProduce(c *conn, r kmsg.Request) (kmsg.Response, func()) {
 	req := r.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -56,24 +63,44 @@ func handleProduce(c *conn, r kmsg.Request) kmsg.Response {
 			jobs = append(jobs, produceJob{topic: t.Topic, records: p.Records, resp: rp})
 		}
 	}
-	// Partitions append concurrently so that their fsyncs share rounds.
-	var wg sync.WaitGroup
 	for i := range jobs {
-		if i == len(jobs)-1 {
-			c.produce(&jobs[i])
-			break
-		}
-		wg.Go(func() { c.produce(&jobs[i]) })
+		c.startProduce(&jobs[i])
 	}
-	wg.Wait()
+	finish := func() { waitProduced(c, jobs) }
 	if req.Acks == 0 {
-		return nil
+		return nil, finish
 	}
-	return resp
+	return resp, finish
 }
 
-// produce appends one partition's batch; it returns once the batch is durable.
+// waitProduced waits until every written batch is durable; partitions wait
+// concurrently so that their fsyncs share rounds.
+func waitProduced(c *conn, jobs []produceJob) {
+	var wg sync.WaitGroup
+	for i := range jobs {
+		j := &jobs[i]
+		if j.log == nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := j.log.WaitDurable(j.next); err != nil {
+				j.resp.BaseOffset = -1
+				j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// produce writes one partition's batch and waits until it is durable.
 func (c *conn) produce(j *produceJob) {
+	c.startProduce(j)
+	waitProduced(c, []produceJob{*j})
+}
+
+// startProduce checks and writes one partition's batch; on success j.log
+// and j.next say what to wait for.
+func (c *conn) startProduce(j *produceJob) {
 	log, err := c.s.partition(j.topic, j.resp.Partition)
 	if err != nil {
 		j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
@@ -84,16 +111,42 @@ func (c *conn) produce(j *produceJob) {
 		j.resp.ErrorCode, j.resp.ErrorMessage = code, &msg
 		return
 	}
-	base, err := log.AppendBatch(j.records, 0)
+	h := batchProducer(j.records)
+	if h.id < 0 {
+		c.writeBatch(j, log)
+		return
+	}
+	pp := c.s.producers.partition(partitionKey{j.topic, j.resp.Partition}, log)
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	code, dup := pp.checkLocked(h)
+	switch {
+	case code != 0:
+		j.resp.ErrorCode = code
+	case dup != nil:
+		// A retry of a batch already written: answer its offset once it is
+		// durable, append nothing.
+		j.resp.BaseOffset, j.log, j.next = dup.base, log, dup.next
+	default:
+		if c.writeBatch(j, log) {
+			pp.trackLocked(h, j.resp.BaseOffset, time.Now())
+		}
+	}
+}
+
+// writeBatch writes j's batch to log.
+func (c *conn) writeBatch(j *produceJob, log *segments.Log) bool {
+	base, next, err := log.StartAppendBatch(j.records, 0)
 	if err != nil {
 		j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
 		if errors.Is(err, segments.ErrInvalidBatch) {
 			msg := err.Error()
 			j.resp.ErrorMessage = &msg
 		}
-		return
+		return false
 	}
-	j.resp.BaseOffset = base
+	j.resp.BaseOffset, j.log, j.next = base, log, next
+	return true
 }
 
 // validateProduceBatch checks what AppendBatch does not: a Produce partition

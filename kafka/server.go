@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/groups"
 	"github.com/siltlog/silt/segments/topics"
 )
 
@@ -30,9 +31,12 @@ type Store interface {
 type Server struct {
 	services.Service
 
-	cfg    Config
-	store  Store
-	logger *slog.Logger
+	cfg       Config
+	store     Store
+	offsets   *groups.Store // committed offsets, shared with the HTTP groups API
+	coord     *coordinator
+	producers *producers
+	logger    *slog.Logger
 	// warn rate-limits logs of refused connections and storage errors, which
 	// could otherwise flood the log.
 	warn rate.Sometimes
@@ -49,11 +53,15 @@ type Server struct {
 	closed bool                  // guarded by mu
 }
 
-// NewServer returns the Kafka listener; it listens once started.
-func NewServer(cfg Config, store Store, logger *slog.Logger) *Server {
+// NewServer returns the Kafka listener; it listens once started. offsets
+// must be running while the listener is.
+func NewServer(cfg Config, store Store, offsets *groups.Store, logger *slog.Logger) *Server {
 	s := &Server{
 		cfg:       cfg,
 		store:     store,
+		offsets:   offsets,
+		coord:     newCoordinator(),
+		producers: newProducers(),
 		logger:    logger,
 		warn:      rate.Sometimes{Interval: 10 * time.Second},
 		done:      make(chan struct{}),
@@ -123,11 +131,18 @@ func (s *Server) running(ctx context.Context) error {
 		defer s.wg.Done()
 		acceptErr <- s.acceptLoop()
 	}()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-acceptErr:
-		return err
+	// Group sessions and rebalance deadlines are checked here.
+	tick := time.NewTicker(groupTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-acceptErr:
+			return err
+		case now := <-tick.C:
+			s.coord.tick(now)
+		}
 	}
 }
 

@@ -5,20 +5,27 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/grafana/dskit/services"
 
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/groups"
 	"github.com/siltlog/silt/segments/topics"
 )
 
-// testServer is a started store and Kafka listener on 127.0.0.1:0 over a
-// temporary data directory; both stop at the end of the test.
+// testServer is a started store, group offsets store and Kafka listener on
+// 127.0.0.1:0 over a data directory; all stop at the end of the test (or at
+// stop).
 type testServer struct {
 	*Server
-	store *topics.Store
-	addr  string
+	store   *topics.Store
+	offsets *groups.Store
+	addr    string
+	dir     string
+	stop    func()
 }
 
 func defaultConfigs() (Config, topics.Config) {
@@ -33,31 +40,42 @@ func defaultConfigs() (Config, topics.Config) {
 
 func startServer(tb testing.TB, edit func(*Config)) *testServer {
 	tb.Helper()
+	return startServerAt(tb, tb.TempDir(), edit)
+}
+
+// startServerAt starts a server over dir.
+func startServerAt(tb testing.TB, dir string, edit func(*Config)) *testServer {
+	tb.Helper()
 	cfg, tcfg := defaultConfigs()
 	tcfg.MaxPartitions = 64
 	if edit != nil {
 		edit(&cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := topics.NewStore(tb.TempDir(), tcfg, segments.DefaultConfig(), logger, nil)
+	store := topics.NewStore(dir, tcfg, segments.DefaultConfig(), logger, nil)
+	offsets := groups.NewStore(filepath.Join(dir, groups.Dir), logger)
+	srv := NewServer(cfg, store, offsets, logger)
 	ctx := context.Background()
-	if err := services.StartAndAwaitRunning(ctx, store); err != nil {
-		tb.Fatalf("start store: %v", err)
+	var started []services.Service
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			for i := len(started) - 1; i >= 0; i-- {
+				if err := services.StopAndAwaitTerminated(ctx, started[i]); err != nil {
+					tb.Errorf("stop %T: %v", started[i], err)
+				}
+			}
+		})
 	}
-	srv := NewServer(cfg, store, logger)
-	if err := services.StartAndAwaitRunning(ctx, srv); err != nil {
-		_ = services.StopAndAwaitTerminated(ctx, store)
-		tb.Fatalf("start kafka listener: %v", err)
+	tb.Cleanup(stop)
+	for _, svc := range []services.Service{store, offsets, srv} {
+		if err := services.StartAndAwaitRunning(ctx, svc); err != nil {
+			stop()
+			tb.Fatalf("start %T: %v", svc, err)
+		}
+		started = append(started, svc)
 	}
-	tb.Cleanup(func() {
-		if err := services.StopAndAwaitTerminated(ctx, srv); err != nil {
-			tb.Errorf("stop kafka listener: %v", err)
-		}
-		if err := services.StopAndAwaitTerminated(ctx, store); err != nil {
-			tb.Errorf("stop store: %v", err)
-		}
-	})
-	return &testServer{Server: srv, store: store, addr: srv.Addr().String()}
+	return &testServer{Server: srv, store: store, offsets: offsets, addr: srv.Addr().String(), dir: dir, stop: stop}
 }
 
 // createTopic creates a topic of the served tenant.

@@ -14,15 +14,29 @@ const (
 	fetchKey           int16 = 1
 	listOffsetsKey     int16 = 2
 	metadataKey        int16 = 3
+	offsetCommitKey    int16 = 8
+	offsetFetchKey     int16 = 9
 	findCoordinatorKey int16 = 10
+	joinGroupKey       int16 = 11
+	heartbeatKey       int16 = 12
+	leaveGroupKey      int16 = 13
+	syncGroupKey       int16 = 14
+	describeGroupsKey  int16 = 15
+	listGroupsKey      int16 = 16
 	apiVersionsKey     int16 = 18
 	createTopicsKey    int16 = 19
+	initProducerIDKey  int16 = 22
 )
 
 // apiSpec is one API the listener serves and the versions it advertises.
+// Exactly one handler is set: handle answers from the request alone,
+// handleWith also needs the request header, handleAsync returns a finish
+// step that the connection's writer runs before sending the response.
 type apiSpec struct {
 	key, min, max int16
 	handle        func(c *conn, req kmsg.Request) kmsg.Response
+	handleWith    func(c *conn, rc requestContext, req kmsg.Request) kmsg.Response
+	handleAsync   func(c *conn, req kmsg.Request) (kmsg.Response, func())
 }
 
 // apis lists every served API. Versions are advertised only when fully
@@ -31,13 +45,22 @@ type apiSpec struct {
 // starts at v4 because v0-3 would need down-conversion to message format
 // v0/v1.
 var apis = []apiSpec{
-	{key: produceKey, min: 0, max: 12, handle: handleProduce},
+	{key: produceKey, min: 0, max: 12, handleAsync: handleProduce},
 	{key: fetchKey, min: 4, max: 12, handle: handleFetch},
 	{key: listOffsetsKey, min: 0, max: 7, handle: handleListOffsets},
 	{key: metadataKey, min: 0, max: 12, handle: handleMetadata},
+	{key: offsetCommitKey, min: 0, max: 9, handle: handleOffsetCommit},
+	{key: offsetFetchKey, min: 0, max: 9, handle: handleOffsetFetch},
 	{key: findCoordinatorKey, min: 0, max: 4, handle: handleFindCoordinator},
+	{key: joinGroupKey, min: 0, max: 9, handleWith: handleJoinGroup},
+	{key: heartbeatKey, min: 0, max: 4, handle: handleHeartbeat},
+	{key: leaveGroupKey, min: 0, max: 5, handle: handleLeaveGroup},
+	{key: syncGroupKey, min: 0, max: 5, handle: handleSyncGroup},
+	{key: describeGroupsKey, min: 0, max: 5, handle: handleDescribeGroups},
+	{key: listGroupsKey, min: 0, max: 5, handle: handleListGroups},
 	{key: apiVersionsKey, min: 0, max: 3, handle: handleApiVersions},
 	{key: createTopicsKey, min: 0, max: 7, handle: handleCreateTopics},
+	{key: initProducerIDKey, min: 0, max: 4, handle: handleInitProducerID},
 }
 
 // lookupAPI returns the spec serving key at version, or nil.

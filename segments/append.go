@@ -50,18 +50,52 @@ func (l *Log) AppendBatch(batch []byte, leaderEpoch int32) (int64, error) {
 
 func (l *Log) append(batch []byte, epoch int32, stampEpoch bool) (int64, error) {
 	began := time.Now()
+	base, next, err := l.write(batch, epoch, stampEpoch)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.WaitDurable(next); err != nil {
+		return 0, err
+	}
+	l.metrics.appendDuration.Observe(time.Since(began).Seconds())
+	return base, nil
+}
+
+// StartAppendBatch is AppendBatch without the durability wait: it returns
+// once the batch is written (so batches a caller starts one after another
+// keep that order in the log), with next, the offset after the batch. The
+// batch is acknowledged only after WaitDurable(next) returns nil; until then
+// it may be lost in a crash and is not readable.
+func (l *Log) StartAppendBatch(batch []byte, leaderEpoch int32) (base, next int64, err error) {
+	if err := checkBatch(batch); err != nil {
+		return 0, 0, err
+	}
+	return l.write(batch, leaderEpoch, true)
+}
+
+// WaitDurable returns once offsets below next are durable under the fsync
+// policy, and readable.
+func (l *Log) WaitDurable(next int64) error {
+	if l.cfg.FsyncInterval != 0 {
+		return nil // write published them
+	}
+	return l.syncTo(next)
+}
+
+// write writes one batch at the end of the active segment and returns its
+// base offset and the offset after it.
+func (l *Log) write(batch []byte, epoch int32, stampEpoch bool) (int64, int64, error) {
 	if int64(len(batch)) > l.cfg.SegmentBytes {
-		return 0, fmt.Errorf("%w: %d bytes is larger than segment-bytes %d", ErrInvalidBatch, len(batch), l.cfg.SegmentBytes)
+		return 0, 0, fmt.Errorf("%w: %d bytes is larger than segment-bytes %d", ErrInvalidBatch, len(batch), l.cfg.SegmentBytes)
 	}
 	b := batchView(batch)
 	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
 	if err := l.writableLocked(); err != nil {
-		l.appendMu.Unlock()
-		return 0, err
+		return 0, 0, err
 	}
 	if err := l.maybeRollLocked(int64(len(batch))); err != nil {
-		l.appendMu.Unlock()
-		return 0, err
+		return 0, 0, err
 	}
 	l.mu.RLock()
 	active := l.mu.segs[len(l.mu.segs)-1]
@@ -75,8 +109,7 @@ func (l *Log) append(batch []byte, epoch int32, stampEpoch bool) (int64, error) 
 	if _, err := r.f.Write(batch); err != nil {
 		_ = r.f.Truncate(r.size) // best effort; recovery cuts a torn tail anyway
 		l.fail(err)
-		l.appendMu.Unlock()
-		return 0, fmt.Errorf("append to %s: %w", r.path, err)
+		return 0, 0, fmt.Errorf("append to %s: %w", r.path, err)
 	}
 	l.mu.Lock()
 	if r.size == 0 {
@@ -87,22 +120,13 @@ func (l *Log) append(batch []byte, epoch int32, stampEpoch bool) (int64, error) 
 	r.next = b.nextOffset()
 	next := r.next
 	l.mu.Unlock()
-	l.appendMu.Unlock()
-
-	var err error
-	if l.cfg.FsyncInterval == 0 {
-		err = l.syncTo(next)
-	} else {
+	if l.cfg.FsyncInterval != 0 {
 		l.publish(next)
-	}
-	if err != nil {
-		return 0, err
 	}
 	l.metrics.appendedBatches.Inc()
 	l.metrics.appendedRecords.Add(float64(b.lastOffsetDelta() + 1))
 	l.metrics.appendedBytes.Add(float64(len(batch)))
-	l.metrics.appendDuration.Observe(time.Since(began).Seconds())
-	return base, nil
+	return base, next, nil
 }
 
 func (l *Log) writableLocked() error {

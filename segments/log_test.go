@@ -405,7 +405,7 @@ func TestScan(t *testing.T) {
 		}
 		want++
 		if r.Offset == 1400 {
-			return StopScan
+			return ErrStopScan
 		}
 		return nil
 	})

@@ -208,8 +208,8 @@ func (it *recordIter) resetBatch(b batchView) error {
 	return nil
 }
 
-// StopScan, returned by a Scan callback, ends the scan without an error.
-var StopScan = errors.New("stop scan")
+// ErrStopScan, returned by a Scan callback, ends the scan without an error.
+var ErrStopScan = errors.New("stop scan")
 
 // Scan calls fn for every record from offset from up to the current end of the
 // log, in offset order, skipping control batches. The record and its slices are
@@ -244,7 +244,7 @@ func (l *Log) Scan(ctx context.Context, from int64, fn func(r *Record) error) (i
 					continue
 				}
 				if err := fn(&r); err != nil {
-					if errors.Is(err, StopScan) {
+					if errors.Is(err, ErrStopScan) {
 						return r.Offset + 1, nil
 					}
 					return r.Offset, err

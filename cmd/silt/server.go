@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/siltlog/silt/kafka"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/groups"
 	"github.com/siltlog/silt/segments/topics"
 )
 
@@ -31,6 +33,7 @@ const (
 	moduleServer = "server"
 	moduleSyslog = "syslog"
 	moduleKafka  = "kafka"
+	moduleGroups = "groups"
 	targetAll    = "all"
 )
 
@@ -74,14 +77,18 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	mm.RegisterModule(moduleSyslog, func() (services.Service, error) {
 		return ingest.NewSyslogServer(cfg.Syslog, api.ingest, logger.With("component", "syslog")), nil
 	})
+	// Committed consumer group offsets, shared by the Kafka coordinator and
+	// (later) the HTTP groups API.
+	offsets := groups.NewStore(filepath.Join(cfg.Storage.DataDir, groups.Dir), logger.With("component", "groups"))
+	mm.RegisterModule(moduleGroups, func() (services.Service, error) { return offsets, nil })
 	mm.RegisterModule(moduleKafka, func() (services.Service, error) {
-		return kafka.NewServer(cfg.Kafka, a.store, logger.With("component", "kafka")), nil
+		return kafka.NewServer(cfg.Kafka, a.store, offsets, logger.With("component", "kafka")), nil
 	})
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{
 		moduleServer: {moduleStore},
 		moduleSyslog: {moduleStore},
-		moduleKafka:  {moduleStore},
+		moduleKafka:  {moduleStore, moduleGroups},
 		targetAll:    {moduleStore, moduleServer, moduleSyslog, moduleKafka},
 	}
 	for mod, on := range deps {
