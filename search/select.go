@@ -67,102 +67,115 @@ type tenantQuerier struct {
 type stream struct {
 	labels labels.Labels
 	match  bool
+	// keyAsMetadata: the record key is not a label set (a Kafka producer's
+	// key), so it is reported as the kafka_key metadata of each entry.
+	keyAsMetadata bool
 }
 
-// SelectLogs scans every partition of the tenant's logs topic from the first
-// offset that may hold Start, keeping the entries of matching streams in
-// [Start, End) that pass the pushed-down line filters, ordered by time. Without
-// a per-block time summary yet, it reads to the end of each partition:
-// timestamps are not monotonic in arrival order, so it cannot stop early.
+// SelectLogs scans the partitions of the topics the selector can match (see
+// scanTopics) from the first offset that may hold Start, keeping the entries of
+// matching streams in [Start, End) that pass the pushed-down line filters,
+// ordered by time. Without a per-block time summary yet, it reads to the end of
+// each partition: timestamps are not monotonic in arrival order.
 func (q tenantQuerier) SelectLogs(ctx context.Context, p logql.SelectParams) (logql.EntryIterator, error) {
 	filters, err := compileFilters(p.LineFilters)
 	if err != nil {
 		return nil, err
 	}
-	reg, err := q.s.store.Registry()
+	sel := newSelection(p.Matchers)
+	sel.p, sel.filters, sel.max = p, filters, q.s.cfg.MaxSelectEntries
+	err = q.s.scanTopics(ctx, q.tenant, sel, p.Start, p.End, func(st *stream, r *segments.Record) error {
+		if !sel.keep(r.Value) {
+			return nil
+		}
+		if len(sel.entries) >= sel.max {
+			return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, sel.max)
+		}
+		sel.entries = append(sel.entries, logql.Entry{
+			Timestamp: r.Timestamp,
+			Line:      string(r.Value),
+			Labels:    st.labels,
+			Metadata:  recordMetadata(st, r),
+		})
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	t, err := reg.Get(q.tenant, topics.TopicLogs)
-	if err != nil {
-		return nil, err
-	}
-	sel := &selection{p: p, filters: filters, streams: map[string]*stream{}, max: q.s.cfg.MaxSelectEntries}
-	for part := 0; part < t.Partitions; part++ {
-		log, err := q.s.store.Partition(q.tenant, topics.TopicLogs, part)
-		if err != nil {
-			return nil, err
-		}
-		if err := sel.scan(ctx, log); err != nil {
-			return nil, fmt.Errorf("select from partition %d: %w", part, err)
-		}
 	}
 	sel.sort()
 	return &sliceIterator{entries: sel.entries, i: -1}, nil
 }
 
+// selection is one query's view of the records it reads.
 type selection struct {
 	p       logql.SelectParams
 	filters []lineFilter
-	streams map[string]*stream
+	// streams caches each record key's stream, per topic.
+	streams map[string]map[string]*stream
 	entries []logql.Entry
 	max     int
 }
 
-func (s *selection) scan(ctx context.Context, log *segments.Log) error {
-	from, err := log.OffsetForTime(s.p.Start)
-	if err != nil {
-		return err
-	}
-	if start := log.StartOffset(); from < start {
-		from = start
-	}
-	_, err = log.Scan(ctx, from, func(r *segments.Record) error {
-		if r.Timestamp < s.p.Start || r.Timestamp >= s.p.End {
-			return nil
-		}
-		st, err := s.stream(r.Key)
-		if err != nil || !st.match || !s.keep(r.Value) {
-			return err
-		}
-		if len(s.entries) >= s.max {
-			return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, s.max)
-		}
-		s.entries = append(s.entries, logql.Entry{
-			Timestamp: r.Timestamp,
-			Line:      string(r.Value),
-			Labels:    st.labels,
-			Metadata:  headerLabels(r.Headers),
-		})
-		return nil
-	})
-	return err
+func newSelection(ms []*labels.Matcher) *selection {
+	s := &selection{streams: map[string]map[string]*stream{}}
+	s.p.Matchers = ms
+	return s
 }
 
-// stream parses and matches a record key once per selection.
-func (s *selection) stream(key []byte) (*stream, error) {
-	if st, ok := s.streams[string(key)]; ok {
-		return st, nil
+// stream returns the stream of a record of topic, parsing and matching each
+// key once. Records of the logs topic carry their label set as key; any other
+// record (a Kafka producer's) belongs to the stream {topic="<name>"}.
+func (s *selection) stream(topic string, key []byte) *stream {
+	byKey := s.streams[topic]
+	if byKey == nil {
+		byKey = map[string]*stream{}
+		s.streams[topic] = byKey
 	}
-	parsed, err := ingest.ParseLabels(string(key))
-	if err != nil {
-		return nil, fmt.Errorf("record key %q: %w", key, err)
+	if topic != topics.TopicLogs {
+		key = nil // one stream per topic
 	}
-	b := labels.NewScratchBuilder(len(parsed))
-	for _, l := range parsed {
-		b.Add(l.Name, l.Value)
+	if st, ok := byKey[string(key)]; ok {
+		return st
 	}
-	b.Sort()
-	st := &stream{labels: b.Labels(), match: true}
+	var st *stream
+	if parsed, err := ingest.ParseLabels(string(key)); err == nil && topic == topics.TopicLogs {
+		b := labels.NewScratchBuilder(len(parsed))
+		for _, l := range parsed {
+			b.Add(l.Name, l.Value)
+		}
+		b.Sort()
+		st = s.matched(&stream{labels: b.Labels()})
+	} else {
+		st = byKey[topicStreamKey]
+		if st == nil {
+			st = s.matched(&stream{labels: labels.FromStrings(topicLabel, topic), keyAsMetadata: true})
+			byKey[topicStreamKey] = st
+		}
+		if len(byKey) > maxCachedKafkaKeys {
+			return st // Kafka keys may be unique: don't remember them all
+		}
+	}
+	byKey[string(key)] = st
+	return st
+}
+
+// topicStreamKey caches a topic's {topic="<name>"} stream; no record key
+// starts with a NUL byte and parses as a label set.
+const topicStreamKey = "\x00topic"
+
+func (s *selection) matched(st *stream) *stream {
+	st.match = true
 	for _, m := range s.p.Matchers {
 		if !m.Matches(st.labels.Get(m.Name)) {
 			st.match = false
 			break
 		}
 	}
-	s.streams[string(key)] = st
-	return st, nil
+	return st
 }
+
+// maxCachedKafkaKeys bounds the cache of non-label keys of the logs topic.
+const maxCachedKafkaKeys = 10_000
 
 func (s *selection) keep(line []byte) bool {
 	for _, f := range s.filters {
@@ -181,13 +194,19 @@ func (s *selection) sort() {
 	sort.SliceStable(s.entries, less)
 }
 
-func headerLabels(hs []segments.Header) labels.Labels {
-	if len(hs) == 0 {
+// recordMetadata is a record's headers, plus its key when the key is not the
+// stream's label set.
+func recordMetadata(st *stream, r *segments.Record) labels.Labels {
+	withKey := st.keyAsMetadata && r.Key != nil
+	if len(r.Headers) == 0 && !withKey {
 		return labels.EmptyLabels()
 	}
-	b := labels.NewScratchBuilder(len(hs))
-	for _, h := range hs {
+	b := labels.NewScratchBuilder(len(r.Headers) + 1)
+	for _, h := range r.Headers {
 		b.Add(h.Key, string(h.Value))
+	}
+	if withKey {
+		b.Add(kafkaKeyLabel, string(r.Key))
 	}
 	b.Sort()
 	return b.Labels()

@@ -11,44 +11,90 @@ import (
 	"github.com/siltlog/silt/segments/topics"
 )
 
-// scanMatching calls fn for every record of the tenant's logs topic in
-// [start, end) whose stream matches ms (no matchers: every stream).
-func (s *Searcher) scanMatching(ctx context.Context, tenant string, ms []*labels.Matcher, start, end int64,
-	fn func(st *stream, r *segments.Record)) error {
+// Labels silt gives records that carry no label set of their own.
+const (
+	topicLabel    = "topic"     // the stream of a Kafka topic's records
+	kafkaKeyLabel = "kafka_key" // a Kafka record's key, as structured metadata
+)
+
+// searchableTopics lists the tenant's topics a selector can match: always
+// logs; another topic (never metrics, whose values are samples) only when the
+// selector has matchers on "topic" and every one of them matches its name.
+func (s *Searcher) searchableTopics(tenant string, ms []*labels.Matcher) ([]topics.Topic, error) {
 	reg, err := s.store.Registry()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	t, err := reg.Get(tenant, topics.TopicLogs)
+	all, err := reg.List(tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []topics.Topic
+	for _, t := range all {
+		switch t.Name {
+		case topics.TopicMetrics:
+			continue
+		case topics.TopicLogs:
+			out = append(out, t)
+			continue
+		}
+		named := false
+		ok := true
+		for _, m := range ms {
+			if m.Name == topicLabel {
+				named = true
+				ok = ok && m.Matches(t.Name)
+			}
+		}
+		if named && ok {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// scanTopics calls fn for every record in [start, end) of the searchable
+// topics whose stream matches sel's matchers.
+func (s *Searcher) scanTopics(ctx context.Context, tenant string, sel *selection, start, end int64,
+	fn func(st *stream, r *segments.Record) error) error {
+	ts, err := s.searchableTopics(tenant, sel.p.Matchers)
 	if err != nil {
 		return err
 	}
-	sel := &selection{streams: map[string]*stream{}}
-	sel.p.Matchers = ms
-	for part := 0; part < t.Partitions; part++ {
-		log, err := s.store.Partition(tenant, topics.TopicLogs, part)
-		if err != nil {
-			return err
-		}
-		from, err := log.OffsetForTime(start)
-		if err != nil {
-			return err
-		}
-		_, err = log.Scan(ctx, max(from, log.StartOffset()), func(r *segments.Record) error {
-			if r.Timestamp < start || r.Timestamp >= end {
+	for _, t := range ts {
+		for part := 0; part < t.Partitions; part++ {
+			log, err := s.store.Partition(tenant, t.Name, part)
+			if err != nil {
+				return err
+			}
+			from, err := log.OffsetForTime(start)
+			if err != nil {
+				return err
+			}
+			_, err = log.Scan(ctx, max(from, log.StartOffset()), func(r *segments.Record) error {
+				if r.Timestamp < start || r.Timestamp >= end {
+					return nil
+				}
+				if st := sel.stream(t.Name, r.Key); st.match {
+					return fn(st, r)
+				}
 				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("scan %s partition %d: %w", t.Name, part, err)
 			}
-			st, err := sel.stream(r.Key)
-			if err == nil && st.match {
-				fn(st, r)
-			}
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("scan partition %d: %w", part, err)
 		}
 	}
 	return nil
+}
+
+// scanMatching is scanTopics for callers that only look at streams and sizes.
+func (s *Searcher) scanMatching(ctx context.Context, tenant string, ms []*labels.Matcher, start, end int64,
+	fn func(st *stream, r *segments.Record)) error {
+	return s.scanTopics(ctx, tenant, newSelection(ms), start, end, func(st *stream, r *segments.Record) error {
+		fn(st, r)
+		return nil
+	})
 }
 
 // Streams returns the label sets of the tenant's streams matching ms that have
