@@ -100,6 +100,8 @@ func topicErrorCode(err error) int16 {
 		return kerr.InvalidTopicException.Code
 	case errors.Is(err, topics.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, topics.ErrBuiltinTopic):
+		return kerr.PolicyViolation.Code
 	case errors.Is(err, topics.ErrInvalidTopic):
 		return kerr.InvalidPartitions.Code
 	case errors.Is(err, errReplication):

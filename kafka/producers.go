@@ -261,3 +261,15 @@ func handleInitProducerID(c *conn, r kmsg.Request) kmsg.Response {
 	}
 	return resp
 }
+
+// forgetTopic drops the idempotence state of a deleted topic's partitions,
+// so a topic created again under its name starts without it.
+func (ps *producers) forgetTopic(topic string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for k := range ps.parts {
+		if k.topic == topic {
+			delete(ps.parts, k)
+		}
+	}
+}

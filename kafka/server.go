@@ -23,6 +23,7 @@ import (
 type Store interface {
 	Registry() (*topics.Registry, error)
 	Partition(tenant, topic string, p int) (*segments.Log, error)
+	DeleteTopic(tenant, name string) error
 }
 
 // Server is the Kafka protocol listener. It is a dskit service: starting

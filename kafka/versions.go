@@ -25,6 +25,7 @@ const (
 	listGroupsKey      int16 = 16
 	apiVersionsKey     int16 = 18
 	createTopicsKey    int16 = 19
+	deleteTopicsKey    int16 = 20
 	initProducerIDKey  int16 = 22
 )
 
@@ -60,6 +61,7 @@ var apis = []apiSpec{
 	{key: listGroupsKey, min: 0, max: 5, handle: handleListGroups},
 	{key: apiVersionsKey, min: 0, max: 3, handle: handleApiVersions},
 	{key: createTopicsKey, min: 0, max: 7, handle: handleCreateTopics},
+	{key: deleteTopicsKey, min: 0, max: 6, handle: handleDeleteTopics},
 	{key: initProducerIDKey, min: 0, max: 4, handle: handleInitProducerID},
 }
 

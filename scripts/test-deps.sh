@@ -9,6 +9,7 @@ declare -A packages=(
 	[zstd]=zstd
 	[rsyslogd]=rsyslog
 	[/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so]=rsyslog-elasticsearch
+	[/usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so]=rsyslog-kafka
 	[prometheus]=prometheus
 	[kcat]=kcat
 )

@@ -63,6 +63,7 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.GET(topics, a.handleListTopics, a.tenantMiddleware)
 	e.POST(topics, a.handleCreateTopic, a.tenantMiddleware)
 	e.GET(topics+"/:topic", a.handleGetTopic, a.tenantMiddleware)
+	e.DELETE(topics+"/:topic", a.handleDeleteTopic, a.tenantMiddleware)
 	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
 	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
 	return e
@@ -85,7 +86,8 @@ func statusOf(err error) int {
 	case errors.Is(err, topics.ErrTopicExists):
 		return http.StatusConflict
 	case errors.Is(err, topics.ErrInvalidTopicName), errors.Is(err, topics.ErrInvalidTenantID),
-		errors.Is(err, topics.ErrInvalidTopic), errors.Is(err, segments.ErrInvalidBatch):
+		errors.Is(err, topics.ErrInvalidTopic), errors.Is(err, topics.ErrBuiltinTopic),
+		errors.Is(err, segments.ErrInvalidBatch):
 		return http.StatusBadRequest
 	case errors.Is(err, segments.ErrOffsetOutOfRange):
 		return http.StatusRequestedRangeNotSatisfiable

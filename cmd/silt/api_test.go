@@ -213,3 +213,34 @@ func TestTopicsAPI(t *testing.T) {
 		t.Errorf("topics of %q = %s, want fake: %s", list.Tenant, got, want)
 	}
 }
+
+func TestDeleteTopicAPI(t *testing.T) {
+	ts := startServer(t)
+	if code, body := ts.do(t, http.MethodPost, "/api/v1/topics", "application/json", `{"name":"doomed","partitions":2}`); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, body := ts.do(t, http.MethodPost, "/api/v1/topics/doomed/records", "application/json", `{"records":[{"value":"x"}]}`); code >= 300 {
+		t.Fatalf("produce: %d %s", code, body)
+	}
+	tests := []struct {
+		name, topic string
+		wantCode    int
+		wantText    string
+	}{
+		{"delete", "doomed", http.StatusNoContent, ""},
+		{"again", "doomed", http.StatusNotFound, `no topic "doomed"`},
+		{"builtin", "logs", http.StatusBadRequest, "cannot be deleted"},
+		{"bad name", "a..b%2F", http.StatusBadRequest, "illegal character"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := ts.do(t, http.MethodDelete, "/api/v1/topics/"+tc.topic, "", "")
+			if code != tc.wantCode || !strings.Contains(errorText(body), tc.wantText) {
+				t.Errorf("= %d %s, want %d containing %q", code, body, tc.wantCode, tc.wantText)
+			}
+		})
+	}
+	if code, _ := ts.do(t, http.MethodGet, "/api/v1/topics/doomed", "", ""); code != http.StatusNotFound {
+		t.Errorf("GET deleted topic: %d, want 404", code)
+	}
+}

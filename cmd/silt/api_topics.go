@@ -116,6 +116,15 @@ func (a *api) handleCreateTopic(c echo.Context) error {
 	return c.JSON(http.StatusCreated, tj)
 }
 
+// handleDeleteTopic deletes a topic and its data: 204, 404 for an unknown
+// topic, 400 for a built-in one.
+func (a *api) handleDeleteTopic(c echo.Context) error {
+	if err := a.store.DeleteTopic(tenantOf(c), c.Param("topic")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // topicOf returns the tenant's topic named by the route's :topic.
 func (a *api) topicOf(c echo.Context, tenant string) (topics.Topic, error) {
 	reg, err := a.store.Registry()

@@ -125,6 +125,11 @@ func TestBenchEndToEndSyslog(t *testing.T) {
 	})
 	sum, code, stderr := runBenchCLI(t, "-protocol", "syslog", "-url", "tcp://"+ln.Addr().String(),
 		"-corpus", writeBenchCorpus(t), "-lines", "2500", "-batch", "300", "-concurrency", "2")
+	// Connections the bench made may still wait in the accept backlog:
+	// closing the listener now would drop them.
+	for deadline := time.Now().Add(10 * time.Second); entries.Load() < 2500 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	ln.Close()
 	wg.Wait()
 	if code != 0 {

@@ -45,6 +45,7 @@ type App struct {
 	registry *prometheus.Registry
 	store    *topics.Store
 	http     *httpService
+	kafka    *kafka.Server
 	manager  *services.Manager
 	healthy  atomic.Bool
 }
@@ -82,7 +83,8 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	offsets := groups.NewStore(filepath.Join(cfg.Storage.DataDir, groups.Dir), logger.With("component", "groups"))
 	mm.RegisterModule(moduleGroups, func() (services.Service, error) { return offsets, nil })
 	mm.RegisterModule(moduleKafka, func() (services.Service, error) {
-		return kafka.NewServer(cfg.Kafka, a.store, offsets, logger.With("component", "kafka")), nil
+		a.kafka = kafka.NewServer(cfg.Kafka, a.store, offsets, logger.With("component", "kafka"))
+		return a.kafka, nil
 	})
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{

@@ -31,3 +31,19 @@ func Require(tb TB, name string) string {
 	}
 	return ""
 }
+
+// RequireFile is Require for a file that is not a command, such as an
+// rsyslog plugin: it skips (locally) or fails (under CI=true) the test when
+// path does not exist.
+func RequireFile(tb TB, path string) {
+	tb.Helper()
+	_, err := os.Stat(path)
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("required file %s not found (CI=true): add its package to scripts/test-deps.sh: %v", path, err)
+	} else {
+		tb.Skipf("%s not installed; skipping (run scripts/test-deps.sh as root, or this fails under CI=true)", path)
+	}
+}

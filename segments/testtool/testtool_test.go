@@ -31,3 +31,24 @@ func TestRequire(t *testing.T) {
 		})
 	}
 }
+
+func TestRequireFile(t *testing.T) {
+	tests := []struct {
+		name, path, ci string
+		skip, fail     bool
+	}{
+		{"present", "/", "true", false, false},
+		{"missing locally skips", "/no/such/file-silt", "", true, false},
+		{"missing in CI fails", "/no/such/file-silt", "true", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CI", tc.ci)
+			var f fakeTB
+			RequireFile(&f, tc.path)
+			if (f.skipped != "") != tc.skip || (f.failed != "") != tc.fail {
+				t.Errorf("skipped %q failed %q", f.skipped, f.failed)
+			}
+		})
+	}
+}

@@ -28,6 +28,8 @@ const registryVersion = 1
 var (
 	ErrTopicNotFound = errors.New("topic not found")
 	ErrTopicExists   = errors.New("topic already exists")
+	// ErrBuiltinTopic is returned for changes built-in topics do not allow.
+	ErrBuiltinTopic = errors.New("built-in topic")
 	// ErrInvalidTopic is wrapped by errors about a topic's settings.
 	ErrInvalidTopic = errors.New("invalid topic settings")
 )
@@ -161,6 +163,26 @@ func (r *Registry) Create(tenant string, t Topic) (Topic, error) {
 		return Topic{}, err
 	}
 	return t, nil
+}
+
+// Delete removes tenant's topic from the registry and persists the change
+// before returning. Built-in topics cannot be deleted (ErrBuiltinTopic). It
+// does not touch partition data: Store.DeleteTopic does, in a crash-safe order.
+func (r *Registry) Delete(tenant, name string) error {
+	if err := validateIDs(tenant, name); err != nil {
+		return err
+	}
+	if IsBuiltin(name) {
+		return fmt.Errorf("%w: %q exists for every tenant and cannot be deleted", ErrBuiltinTopic, name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.tenants[tenant][name]; !ok {
+		return fmt.Errorf("%w: tenant %q has no topic %q", ErrTopicNotFound, tenant, name)
+	}
+	next := cloneTenant(r.tenants[tenant])
+	delete(next, name)
+	return r.commitLocked(tenant, next)
 }
 
 func (r *Registry) validateTopic(t Topic) error {

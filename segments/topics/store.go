@@ -21,6 +21,11 @@ import (
 // partition log: <data>/tenants/<tenant>/<topic>/<partition>/.
 const TenantsDir = "tenants"
 
+// DeletedDir is the directory under the data directory where a deleted
+// topic's partition logs wait to be removed. It is emptied at start, which
+// completes a removal a crash interrupted.
+const DeletedDir = "deleted"
+
 var (
 	ErrPartitionNotFound = errors.New("partition not found")
 	ErrNotRunning        = errors.New("topic store is not running")
@@ -86,6 +91,9 @@ func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.L
 func (s *Store) starting(context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.dataDir, TenantsDir), 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.RemoveAll(filepath.Join(s.dataDir, DeletedDir)); err != nil {
+		return fmt.Errorf("remove deleted topics: %w", err)
 	}
 	reg, err := OpenRegistry(s.dataDir, s.cfg)
 	if err != nil {
@@ -163,6 +171,10 @@ func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) 
 	}
 	if l, ok := s.logs[k]; ok {
 		return l, nil
+	}
+	// t may predate a DeleteTopic: never recreate a deleted topic's log.
+	if _, err := s.reg.Get(tenant, t.Name); err != nil {
+		return nil, err
 	}
 	dir := s.partitionDir(k)
 	opts := []segments.Option{
