@@ -14,6 +14,10 @@ import (
 
 func apiServer(t *testing.T) *httptest.Server {
 	s, _ := fixture(t)
+	return apiServerFor(t, s)
+}
+
+func apiServerFor(t *testing.T, s *Searcher) *httptest.Server {
 	a := NewAPI(s, func(*http.Request) (string, error) { return "t1", nil })
 	e := echo.New()
 	for _, r := range a.Routes() {
