@@ -26,7 +26,8 @@ func NewAPI(s *Searcher, tenant func(*http.Request) (string, error)) *API {
 	return &API{s: s, tenant: tenant, now: time.Now}
 }
 
-// Routes lists the API's endpoints for the server to mount.
+// Routes lists the API's endpoints for the server to mount: Loki's and the
+// native search endpoints (native.go).
 func (a *API) Routes() []ingest.Route {
 	const p = "/loki/api/v1"
 	rs := []ingest.Route{}
@@ -47,7 +48,7 @@ func (a *API) Routes() []ingest.Route {
 		)
 	}
 	rs = append(rs, ingest.Route{Method: http.MethodGet, Path: p + "/tail", Handler: http.HandlerFunc(a.tail)})
-	return rs
+	return append(rs, a.nativeRoutes()...)
 }
 
 // apiError is an error with the HTTP status to answer.

@@ -114,6 +114,9 @@ type selection struct {
 	streams map[string]map[string]*stream
 	entries []logql.Entry
 	max     int
+	// topic and partition are those scanTopics is reading.
+	topic     string
+	partition int
 }
 
 func newSelection(ms []*labels.Matcher) *selection {

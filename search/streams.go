@@ -54,7 +54,8 @@ func (s *Searcher) searchableTopics(tenant string, ms []*labels.Matcher) ([]topi
 }
 
 // scanTopics calls fn for every record in [start, end) of the searchable
-// topics whose stream matches sel's matchers.
+// topics whose stream matches sel's matchers; sel.topic and sel.partition say
+// where the record is.
 func (s *Searcher) scanTopics(ctx context.Context, tenant string, sel *selection, start, end int64,
 	fn func(st *stream, r *segments.Record) error) error {
 	ts, err := s.searchableTopics(tenant, sel.p.Matchers)
@@ -63,6 +64,7 @@ func (s *Searcher) scanTopics(ctx context.Context, tenant string, sel *selection
 	}
 	for _, t := range ts {
 		for part := 0; part < t.Partitions; part++ {
+			sel.topic, sel.partition = t.Name, part
 			log, err := s.store.Partition(tenant, t.Name, part)
 			if err != nil {
 				return err

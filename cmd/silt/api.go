@@ -19,6 +19,7 @@ import (
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/groups"
 	"github.com/siltlog/silt/segments/topics"
 )
 
@@ -34,6 +35,7 @@ type api struct {
 	draining <-chan struct{} // closed at shutdown; ends long polls
 	ingest   *ingest.Distributor
 	search   *search.API
+	groups   *groups.Store
 }
 
 // newRouter builds the echo router with every route.
@@ -66,6 +68,11 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.DELETE(topics+"/:topic", a.handleDeleteTopic, a.tenantMiddleware)
 	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
 	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
+	const groupsPath = "/api/v1/groups"
+	e.GET(groupsPath, a.handleListGroups, a.tenantMiddleware)
+	e.GET(groupsPath+"/:group", a.handleGetGroup, a.tenantMiddleware)
+	e.POST(groupsPath+"/:group/commit", a.handleCommitGroup, a.tenantMiddleware)
+	e.DELETE(groupsPath+"/:group", a.handleDeleteGroup, a.tenantMiddleware)
 	return e
 }
 
@@ -87,11 +94,11 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, topics.ErrInvalidTopicName), errors.Is(err, topics.ErrInvalidTenantID),
 		errors.Is(err, topics.ErrInvalidTopic), errors.Is(err, topics.ErrBuiltinTopic),
-		errors.Is(err, segments.ErrInvalidBatch):
+		errors.Is(err, segments.ErrInvalidBatch), errors.Is(err, groups.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, segments.ErrOffsetOutOfRange):
 		return http.StatusRequestedRangeNotSatisfiable
-	case errors.Is(err, topics.ErrNotRunning), errors.Is(err, segments.ErrClosed):
+	case errors.Is(err, topics.ErrNotRunning), errors.Is(err, segments.ErrClosed), errors.Is(err, groups.ErrNotRunning):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

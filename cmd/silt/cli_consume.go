@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +28,10 @@ type consumer struct {
 	follow   bool
 	wait     time.Duration
 	output   string
+	group    string
+	// committed is the group's offset per partition, read before any
+	// partition is, so it needs no lock.
+	committed map[int]int64
 
 	mu      sync.Mutex
 	out     *bufio.Writer // guarded by mu
@@ -49,8 +54,9 @@ func runConsume(args []string, stdout, stderr io.Writer) int {
 	f.IntVar(&cs.limit, "limit", 0, "Stop after this many records (0: no limit).")
 	f.StringVar(&cs.output, "output", "raw", "Output: raw (each value on its own line) or json (one record object per line).")
 	f.DurationVar(&cs.wait, "wait", 5*time.Second, "Long-poll wait per request with -follow.")
+	f.StringVar(&cs.group, "group", "", "Consumer group: start at its committed offsets (unless -from-offset or -from-time) and commit after printing.")
 	f.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: silt consume -topic T [-partition P|all] [-from-offset N | -from-time T] [-follow] [-limit N] [-output raw|json]\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: silt consume -topic T [-partition P|all] [-group G] [-from-offset N | -from-time T] [-follow] [-limit N] [-output raw|json]\n\nFlags:\n")
 		f.PrintDefaults()
 	}
 	if err := parseCLIFlags(f, args); err != nil {
@@ -68,6 +74,9 @@ func runConsume(args []string, stdout, stderr io.Writer) int {
 		if parts, err = cs.allPartitions(ctx); err != nil {
 			return cliFail(stderr, "consume", err)
 		}
+	}
+	if err := cs.loadCommitted(ctx); err != nil {
+		return cliFail(stderr, "consume", err)
 	}
 	if err := cs.run(ctx, parts); err != nil {
 		return cliFail(stderr, "consume", err)
@@ -151,6 +160,10 @@ func (cs *consumer) readPartition(ctx context.Context, p int) error {
 		q.Set("time", cs.fromTime)
 	case cs.offset != "":
 		q.Set("offset", cs.offset)
+	default:
+		if off, ok := cs.committed[p]; ok {
+			q.Set("offset", strconv.FormatInt(off, 10))
+		}
 	}
 	if cs.follow {
 		q.Set("wait", cs.wait.String())
@@ -164,7 +177,15 @@ func (cs *consumer) readPartition(ctx context.Context, p int) error {
 			}
 			return fmt.Errorf("partition %d: %w", p, err)
 		}
-		if err := cs.print(p, resp.Records); err != nil || ctx.Err() != nil {
+		n, err := cs.print(p, resp.Records)
+		if err == nil && n > 0 && cs.group != "" {
+			next := resp.NextOffset
+			if n < len(resp.Records) {
+				next = resp.Records[n-1].Offset + 1
+			}
+			err = cs.commit(context.WithoutCancel(ctx), p, next)
+		}
+		if err != nil || ctx.Err() != nil {
 			return err
 		}
 		q.Del("time")
@@ -175,25 +196,71 @@ func (cs *consumer) readPartition(ctx context.Context, p int) error {
 	}
 }
 
-// print writes records in the chosen format and cancels everything once the
-// limit is reached.
-func (cs *consumer) print(p int, recs []recordJSON) error {
+// print writes records in the chosen format, returns how many it wrote and
+// cancels everything once the limit is reached.
+func (cs *consumer) print(p int, recs []recordJSON) (int, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	n := 0
 	for i := range recs {
 		if cs.limit > 0 && cs.printed >= cs.limit {
 			break
 		}
 		if err := cs.printOne(p, &recs[i]); err != nil {
-			return err
+			return n, err
 		}
 		cs.printed++
+		n++
 	}
 	if cs.limit > 0 && cs.printed >= cs.limit {
 		cs.cancel()
 	}
 	if err := cs.out.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return n, fmt.Errorf("write output: %w", err)
+	}
+	return n, nil
+}
+
+// groupOffsets is the part of GET /api/v1/groups/{group} the CLI reads.
+type groupOffsets struct {
+	Offsets []struct {
+		Topic     string `json:"topic"`
+		Partition int    `json:"partition"`
+		Offset    int64  `json:"offset"`
+	} `json:"offsets"`
+}
+
+// loadCommitted reads the group's committed offsets of the topic; a group
+// that never committed starts at the log start.
+func (cs *consumer) loadCommitted(ctx context.Context) error {
+	if cs.group == "" {
+		return nil
+	}
+	var g groupOffsets
+	err := cs.c.do(ctx, http.MethodGet, "/api/v1/groups/"+url.PathEscape(cs.group), nil, "", nil, &g)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("read group %q: %w", cs.group, err)
+	}
+	cs.committed = map[int]int64{}
+	for _, o := range g.Offsets {
+		if o.Topic == cs.topic {
+			cs.committed[o.Partition] = o.Offset
+		}
+	}
+	return nil
+}
+
+// commit records next as the group's offset of partition p: the next record
+// a consumer of the group reads there.
+func (cs *consumer) commit(ctx context.Context, p int, next int64) error {
+	body, _ := json.Marshal(map[string]any{"offsets": []map[string]any{{"topic": cs.topic, "partition": p, "offset": next}}})
+	path := "/api/v1/groups/" + url.PathEscape(cs.group) + "/commit"
+	if err := cs.c.do(ctx, http.MethodPost, path, nil, "application/json", body, nil); err != nil {
+		return fmt.Errorf("commit partition %d offset %d for group %q: %w", p, next, cs.group, err)
 	}
 	return nil
 }

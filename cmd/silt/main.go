@@ -21,7 +21,9 @@ Commands:
   server    run the all-in-one server (default when no command is given)
   topics    list topics with their partitions and offsets
   produce   send stdin lines as records to a topic
-  consume   read records from a topic's partitions
+  consume   read records from a topic's partitions (-group: resume and commit)
+  query     run a LogQL query (log lines or a metric matrix)
+  tail      follow the new lines of a LogQL log query
   bench     load generator: push log lines over any ingest protocol
   help      show this help
 
@@ -46,6 +48,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runProduce(rest, stdin, stdout, stderr)
 	case "consume":
 		return runConsume(rest, stdout, stderr)
+	case "query":
+		return runQuery(rest, stdout, stderr)
+	case "tail":
+		return runTail(rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
 	case "help":

@@ -61,10 +61,13 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	segMetrics := segments.NewMetrics(a.registry)
 	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics)
 
+	// Committed consumer group offsets, shared by the Kafka coordinator and
+	// the HTTP groups API.
+	offsets := groups.NewStore(filepath.Join(cfg.Storage.DataDir, groups.Dir), logger.With("component", "groups"))
 	draining := make(chan struct{})
 	api := &api{
 		cfg: cfg, store: a.store, picker: topics.NewPicker(), logger: logger,
-		ready: a.healthy.Load, draining: draining,
+		ready: a.healthy.Load, draining: draining, groups: offsets,
 	}
 	tenant := func(r *http.Request) (string, error) { return ingest.TenantFromRequest(r, cfg.AuthEnabled) }
 	api.ingest = ingest.NewDistributor(cfg.Ingest, a.store, ingest.NewMetrics(a.registry), tenant)
@@ -78,9 +81,6 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	mm.RegisterModule(moduleSyslog, func() (services.Service, error) {
 		return ingest.NewSyslogServer(cfg.Syslog, api.ingest, logger.With("component", "syslog")), nil
 	})
-	// Committed consumer group offsets, shared by the Kafka coordinator and
-	// (later) the HTTP groups API.
-	offsets := groups.NewStore(filepath.Join(cfg.Storage.DataDir, groups.Dir), logger.With("component", "groups"))
 	mm.RegisterModule(moduleGroups, func() (services.Service, error) { return offsets, nil })
 	mm.RegisterModule(moduleKafka, func() (services.Service, error) {
 		a.kafka = kafka.NewServer(cfg.Kafka, a.store, offsets, logger.With("component", "kafka"))
@@ -88,7 +88,7 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	})
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{
-		moduleServer: {moduleStore},
+		moduleServer: {moduleStore, moduleGroups},
 		moduleSyslog: {moduleStore},
 		moduleKafka:  {moduleStore, moduleGroups},
 		targetAll:    {moduleStore, moduleServer, moduleSyslog, moduleKafka},

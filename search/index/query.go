@@ -1,0 +1,264 @@
+package index
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// maxDictTerms bounds the terms a suffix/infix dictionary scan may turn into a
+// disjunction; beyond it the fragment constrains nothing.
+const maxDictTerms = 1024
+
+// MatchType is a label matcher's operator.
+type MatchType uint8
+
+const (
+	MatchEqual     MatchType = iota // =
+	MatchNotEqual                   // !=
+	MatchRegexp                     // =~ (fully anchored)
+	MatchNotRegexp                  // !~ (fully anchored)
+)
+
+// LabelMatcher is one matcher of a stream selector.
+type LabelMatcher struct {
+	Type        MatchType
+	Name, Value string
+}
+
+// Query asks for the blocks that may hold a line containing every string of
+// Contains (LogQL `|=`, case-sensitive), in a stream matching every label
+// matcher, with a line time in [Start, End] (unix ns; End 0 means no upper bound).
+type Query struct {
+	Contains []string
+	Labels   []LabelMatcher
+	Start    int64
+	End      int64
+}
+
+// plan is what a Query asks of bleve and of the blooms.
+type plan struct {
+	must    []query.Query
+	mustNot []query.Query
+	ids     []string // ID-like whole tokens, tested against each block's bloom
+	none    bool     // no block can match
+}
+
+// Candidates returns the blocks that may hold a matching line, in the order they
+// were added. It never leaves out a block that holds one.
+func (ix *Index) Candidates(q Query) ([]BlockRef, error) {
+	p := &plan{}
+	for _, s := range q.Contains {
+		if err := ix.planString(p, s); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range q.Labels {
+		if err := p.addLabel(m); err != nil {
+			return nil, err
+		}
+	}
+	if p.none {
+		return nil, nil
+	}
+	ix.mu.RLock()
+	metas := ix.metas
+	ix.mu.RUnlock()
+	seqs, err := ix.search(p, len(metas))
+	if err != nil {
+		return nil, err
+	}
+	end := q.End
+	if end == 0 {
+		end = math.MaxInt64
+	}
+	var out []BlockRef
+	for _, seq := range seqs {
+		m := &metas[seq]
+		if m.start > end || m.end < q.Start || !m.mayHold(p.ids) {
+			continue
+		}
+		out = append(out, m.ref)
+	}
+	return out, nil
+}
+
+func (m *blockMeta) mayHold(ids []string) bool {
+	for _, id := range ids {
+		if m.bloom == nil || !m.bloom.TestString(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// search returns the sequence numbers (< n, ascending) of the blocks bleve finds
+// for p; with no bleve constraint, all of them.
+func (ix *Index) search(p *plan, n int) ([]int, error) {
+	if len(p.must) == 0 && len(p.mustNot) == 0 {
+		seqs := make([]int, n)
+		for i := range seqs {
+			seqs[i] = i
+		}
+		return seqs, nil
+	}
+	must := p.must
+	if len(must) == 0 {
+		must = []query.Query{bleve.NewMatchAllQuery()}
+	}
+	bq := bleve.NewBooleanQuery()
+	bq.AddMust(must...)
+	bq.AddMustNot(p.mustNot...)
+	total, err := ix.bleve.DocCount()
+	if err != nil || total == 0 {
+		return nil, err
+	}
+	req := bleve.NewSearchRequestOptions(bq, int(total), 0, false)
+	req.Score = bleve.ScoreNone
+	res, err := ix.bleve.Search(req)
+	if err != nil {
+		return nil, fmt.Errorf("search block index: %w", err)
+	}
+	seqs := make([]int, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		seq, err := strconv.ParseUint(h.ID, 16, 63)
+		if err != nil {
+			return nil, fmt.Errorf("block index: bad document id %q", h.ID)
+		}
+		if seq < uint64(n) { // no record yet: an uncommitted document
+			seqs = append(seqs, int(seq))
+		}
+	}
+	sort.Ints(seqs)
+	return seqs, nil
+}
+
+// planString adds what a `|=` string asks of a block (see FORMAT.md).
+func (ix *Index) planString(p *plan, s string) error {
+	frags := Fragments(s)
+	whole := false
+	for _, f := range frags {
+		if f.Kind != Whole {
+			continue
+		}
+		whole = true
+		if IsIDLike(f.Text) {
+			p.ids = append(p.ids, f.Text)
+		} else {
+			p.must = append(p.must, termQuery(fieldTokens, f.Text))
+		}
+	}
+	if whole {
+		return nil
+	}
+	for _, f := range frags {
+		if f.Kind == Prefix && !mayBePartOfID(f.Text) {
+			pq := bleve.NewPrefixQuery(f.Text)
+			pq.SetField(fieldTokens)
+			p.must = append(p.must, pq)
+			return nil
+		}
+	}
+	var best *Fragment
+	for i, f := range frags {
+		if (f.Kind == Suffix || f.Kind == Infix) && !mayBePartOfID(f.Text) && (best == nil || len(f.Text) > len(best.Text)) {
+			best = &frags[i]
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return ix.planDictScan(p, *best)
+}
+
+// planDictScan constrains a suffix or infix fragment (one that cannot be part of
+// an ID-like token) by scanning the term dictionary.
+func (ix *Index) planDictScan(p *plan, f Fragment) error {
+	dict, err := ix.bleve.FieldDict(fieldTokens)
+	if err != nil {
+		return fmt.Errorf("block index: term dictionary: %w", err)
+	}
+	defer func() { _ = dict.Close() }()
+	var terms []query.Query
+	for {
+		e, err := dict.Next()
+		if err != nil {
+			return fmt.Errorf("block index: term dictionary: %w", err)
+		}
+		if e == nil {
+			break
+		}
+		ok := strings.Contains(e.Term, f.Text)
+		if f.Kind == Suffix {
+			ok = strings.HasSuffix(e.Term, f.Text)
+		}
+		if !ok {
+			continue
+		}
+		if len(terms) == maxDictTerms {
+			return nil // too broad to be worth it: no constraint
+		}
+		terms = append(terms, termQuery(fieldTokens, e.Term))
+	}
+	if len(terms) == 0 {
+		p.none = true
+		return nil
+	}
+	p.must = append(p.must, bleve.NewDisjunctionQuery(terms...))
+	return nil
+}
+
+// addLabel adds a label matcher. Matchers that an absent label could satisfy are
+// left out where bleve cannot express them cheaply: candidates only need to be a
+// superset.
+func (p *plan) addLabel(m LabelMatcher) error {
+	field := fieldLabelPrefix + m.Name
+	switch m.Type {
+	case MatchEqual:
+		if m.Value == "" {
+			p.mustNot = append(p.mustNot, regexpQuery(field, ".+"))
+		} else {
+			p.must = append(p.must, termQuery(field, m.Value))
+		}
+	case MatchNotEqual:
+		if m.Value == "" {
+			p.must = append(p.must, regexpQuery(field, ".+"))
+		} else {
+			p.mustNot = append(p.mustNot, termQuery(field, m.Value))
+		}
+	case MatchRegexp, MatchNotRegexp:
+		re, err := regexp.Compile("^(?:" + m.Value + ")$")
+		if err != nil {
+			return fmt.Errorf("label matcher %s: bad regexp %q: %w", m.Name, m.Value, err)
+		}
+		if re.MatchString("") {
+			return nil // an absent label matches too: no constraint
+		}
+		if m.Type == MatchRegexp {
+			p.must = append(p.must, regexpQuery(field, m.Value))
+		} else {
+			p.mustNot = append(p.mustNot, regexpQuery(field, m.Value))
+		}
+	default:
+		return fmt.Errorf("label matcher %s: unknown type %d", m.Name, m.Type)
+	}
+	return nil
+}
+
+func termQuery(field, term string) query.Query {
+	q := bleve.NewTermQuery(term)
+	q.SetField(field)
+	return q
+}
+
+func regexpQuery(field, re string) query.Query {
+	q := bleve.NewRegexpQuery(re)
+	q.SetField(field)
+	return q
+}

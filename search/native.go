@@ -1,0 +1,287 @@
+package search
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/siltlog/silt/ingest"
+	"github.com/siltlog/silt/search/logql"
+	"github.com/siltlog/silt/segments"
+)
+
+// The native API serves the web UI and the CLI. Queries are LogQL log queries
+// for now; the bleve query-string syntax comes with the full-text index.
+const (
+	defaultSearchLimit = 100
+	maxSearchLimit     = 5000
+	maxContextRecords  = 1000
+)
+
+// nativeRoutes lists /api/v1/search, /hits, /facets and /context.
+func (a *API) nativeRoutes() []ingest.Route {
+	const p = "/api/v1"
+	return []ingest.Route{
+		{Method: http.MethodGet, Path: p + "/search", Handler: a.native(a.search)},
+		{Method: http.MethodGet, Path: p + "/hits", Handler: a.native(a.hits)},
+		{Method: http.MethodGet, Path: p + "/facets", Handler: a.native(a.facets)},
+		{Method: http.MethodGet, Path: p + "/context", Handler: a.native(a.context)},
+	}
+}
+
+// native resolves the tenant, parses the form, runs h and writes its result
+// as JSON, or an error as {"error": "..."} like the rest of /api/v1.
+func (a *API) native(h func(r *http.Request, tenant string) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant, err := a.tenant(r)
+		if err == nil {
+			err = r.ParseForm()
+		}
+		var out any
+		if err == nil {
+			out, err = h(r, tenant)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			status := http.StatusInternalServerError
+			var ae *apiError
+			var ie *ingest.Error
+			switch {
+			case errors.As(err, &ae):
+				status = ae.status
+			case errors.As(err, &ie):
+				status = ie.Status
+			case errors.Is(err, ErrTooManyEntries):
+				status = http.StatusBadRequest
+			}
+			w.WriteHeader(status)
+			out = map[string]string{"error": err.Error()}
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
+}
+
+// position is where an entry sits in a search's order: newest first, ties
+// broken by topic, partition and offset, so the order is total and stable
+// while records are appended.
+type position struct {
+	Timestamp int64  `json:"t"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"p"`
+	Offset    int64  `json:"o"`
+}
+
+// before reports whether p comes before q in a search's order.
+func (p position) before(q position) bool {
+	switch {
+	case p.Timestamp != q.Timestamp:
+		return p.Timestamp > q.Timestamp
+	case p.Topic != q.Topic:
+		return p.Topic < q.Topic
+	case p.Partition != q.Partition:
+		return p.Partition < q.Partition
+	}
+	return p.Offset < q.Offset
+}
+
+// encodeCursor and decodeCursor turn the position of the last entry a page
+// returned into the opaque next_cursor and back.
+func encodeCursor(p position) string {
+	b, _ := json.Marshal(p)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (*position, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var p position
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil {
+		return nil, badRequest("cursor %q is not one this server returned: pass next_cursor unchanged", s)
+	}
+	return &p, nil
+}
+
+// cursorQuerier selects the entries after a cursor in search order and
+// remembers the position of the last entry the engine consumed: the engine
+// stops reading as soon as it has its limit, so that entry is the last one
+// returned, and the next page starts after it.
+type cursorQuerier struct {
+	s      *Searcher
+	tenant string
+	after  *position
+	last   position
+}
+
+type positioned struct {
+	entry logql.Entry
+	pos   position
+}
+
+func (q *cursorQuerier) SelectLogs(ctx context.Context, p logql.SelectParams) (logql.EntryIterator, error) {
+	filters, err := compileFilters(p.LineFilters)
+	if err != nil {
+		return nil, err
+	}
+	if q.after != nil {
+		p.End = min(p.End, q.after.Timestamp+1)
+	}
+	sel := newSelection(p.Matchers)
+	sel.p, sel.filters, sel.max = p, filters, q.s.cfg.MaxSelectEntries
+	var out []positioned
+	err = q.s.scanTopics(ctx, q.tenant, sel, p.Start, p.End, func(st *stream, r *segments.Record) error {
+		pos := position{r.Timestamp, sel.topic, sel.partition, r.Offset}
+		if (q.after != nil && !q.after.before(pos)) || !sel.keep(r.Value) {
+			return nil
+		}
+		if len(out) >= sel.max {
+			return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, sel.max)
+		}
+		out = append(out, positioned{logql.Entry{
+			Timestamp: r.Timestamp, Line: string(r.Value), Labels: st.labels, Metadata: recordMetadata(st, r),
+		}, pos})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].pos.before(out[j].pos) })
+	if p.Direction == logql.Forward {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return &positionedIterator{q: q, entries: out, i: -1}, nil
+}
+
+type positionedIterator struct {
+	q       *cursorQuerier
+	entries []positioned
+	i       int
+}
+
+func (it *positionedIterator) Next() bool {
+	it.i++
+	if it.i >= len(it.entries) {
+		return false
+	}
+	it.q.last = it.entries[it.i].pos
+	return true
+}
+func (it *positionedIterator) At() logql.Entry { return it.entries[it.i].entry }
+func (it *positionedIterator) Err() error      { return nil }
+func (it *positionedIterator) Close() error    { return nil }
+
+// logQuery parses the query form value as a LogQL log query.
+func logQuery(r *http.Request) (*logql.LogExpr, error) {
+	q := r.Form.Get("query")
+	if q == "" {
+		return nil, badRequest("query is empty: pass a LogQL log query such as {app=\"api\"} |= \"error\"")
+	}
+	le, err := logql.ParseLogSelector(q)
+	if err != nil {
+		var pe *logql.ParseError
+		if errors.As(err, &pe) {
+			return nil, badRequest("query: parse error at line %d, col %d: %s", pe.Line, pe.Col, pe.Msg)
+		}
+		return nil, badRequest("query: %v", err)
+	}
+	return le, nil
+}
+
+func formInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.Form.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest("%s must be an integer from %d to %d, got %q", name, lo, hi, v)
+	}
+	return n, nil
+}
+
+// searchEntry is one entry of /api/v1/search.
+type searchEntry struct {
+	Time      string            `json:"time"`
+	Timestamp string            `json:"timestamp"` // ns, as a string like Loki's
+	Labels    map[string]string `json:"labels"`
+	Line      string            `json:"line"`
+	Metadata  map[string]string `json:"metadata"`
+	Parsed    map[string]string `json:"parsed,omitempty"`
+}
+
+// search answers /api/v1/search: up to limit entries, newest first, after
+// cursor; next_cursor is empty once there is nothing more.
+func (a *API) search(r *http.Request, tenant string) (any, error) {
+	le, err := logQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	start, end, err := a.timeRange(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := formInt(r, "limit", defaultSearchLimit, 1, maxSearchLimit)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(r.Form.Get("cursor"))
+	if err != nil {
+		return nil, err
+	}
+	q := &cursorQuerier{s: a.s, tenant: tenant, after: after}
+	res, err := logql.NewEngine(q, logql.EngineOpts{MaxEntriesLimit: maxSearchLimit}).Exec(r.Context(), le,
+		logql.QueryParams{Query: r.Form.Get("query"), Start: start, End: end, Direction: logql.Backward, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	entries := []searchEntry{}
+	var ts []int64
+	for _, s := range res.Streams {
+		for _, e := range s.Entries {
+			entries = append(entries, searchEntry{
+				Time:      time.Unix(0, e.Timestamp).UTC().Format(time.RFC3339Nano),
+				Timestamp: strconv.FormatInt(e.Timestamp, 10),
+				Labels:    labelMap(s.StreamLabels), Line: e.Line, Metadata: labelMap(e.Metadata),
+			})
+			ts = append(ts, e.Timestamp)
+			if !e.Parsed.IsEmpty() {
+				entries[len(entries)-1].Parsed = labelMap(e.Parsed)
+			}
+		}
+	}
+	idx := make([]int, len(entries))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return ts[idx[i]] > ts[idx[j]] })
+	sorted := make([]searchEntry, len(entries))
+	for i, k := range idx {
+		sorted[i] = entries[k]
+	}
+	next := ""
+	if len(entries) == limit {
+		next = encodeCursor(q.last)
+	}
+	return map[string]any{"entries": sorted, "next_cursor": next}, nil
+}
+
+// matchAll runs a log query over [start, end) and returns every matching
+// entry, within -search.max-select-entries.
+func (a *API) matchAll(ctx context.Context, tenant string, le *logql.LogExpr, query string, start, end int64) ([]logql.Stream, error) {
+	q := &cursorQuerier{s: a.s, tenant: tenant}
+	res, err := logql.NewEngine(q, logql.EngineOpts{}).Exec(ctx, le,
+		logql.QueryParams{Query: query, Start: start, End: end, Direction: logql.Forward, Limit: a.s.cfg.MaxSelectEntries})
+	return res.Streams, err
+}
