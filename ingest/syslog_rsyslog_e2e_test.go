@@ -1,16 +1,12 @@
 package ingest
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,51 +41,7 @@ ruleset(name="forward") {
 	action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" %s)
 }
 `, dir, portFile, forwardPort, action)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out syslogSafeBuffer
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", out.String())
-		}
-	})
-	var port int
-	deadline := time.Now().Add(15 * time.Second)
-	for port == 0 {
-		b, _ := os.ReadFile(portFile)
-		port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		if port == 0 && time.Now().After(deadline) {
-			t.Fatalf("rsyslogd wrote no port to %s within 15s; output:\n%s", portFile, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return port
-}
-
-type syslogSafeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syslogSafeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syslogSafeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return testtool.RunRsyslogd(t, bin, dir, conf, portFile)
 }
 
 // sendToRsyslog writes messages, one per line, to rsyslog's TCP input.
