@@ -16,11 +16,7 @@ import (
 // streams with their cardinality. Loki returns it without the envelope.
 func (a *API) detectedLabels(w http.ResponseWriter, r *http.Request) {
 	a.raw(w, r, func(r *http.Request, tenant string) (any, error) {
-		start, end, err := a.timeRange(r)
-		if err != nil {
-			return nil, err
-		}
-		ms, err := selector(r.Form.Get("query"))
+		start, end, ms, err := a.rangeAndSelector(r)
 		if err != nil {
 			return nil, err
 		}

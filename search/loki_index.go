@@ -15,11 +15,7 @@ import (
 // the status/data envelope.
 func (a *API) indexStats(w http.ResponseWriter, r *http.Request) {
 	a.raw(w, r, func(r *http.Request, tenant string) (any, error) {
-		start, end, err := a.timeRange(r)
-		if err != nil {
-			return nil, err
-		}
-		ms, err := selector(r.Form.Get("query"))
+		start, end, ms, err := a.rangeAndSelector(r)
 		if err != nil {
 			return nil, err
 		}
@@ -32,11 +28,7 @@ func (a *API) indexStats(w http.ResponseWriter, r *http.Request) {
 // selector names, largest first, at most limit series.
 func (a *API) volume(rangeQuery bool) func(r *http.Request, tenant string) (any, error) {
 	return func(r *http.Request, tenant string) (any, error) {
-		start, end, err := a.timeRange(r)
-		if err != nil {
-			return nil, err
-		}
-		ms, err := selector(r.Form.Get("query"))
+		start, end, ms, err := a.rangeAndSelector(r)
 		if err != nil {
 			return nil, err
 		}
@@ -135,4 +127,15 @@ func (a *API) formatQuery(r *http.Request, _ string) (any, error) {
 		return nil, badRequest("%v", err)
 	}
 	return expr.String(), nil
+}
+
+// rangeAndSelector reads a request's time range and its query as a stream
+// selector.
+func (a *API) rangeAndSelector(r *http.Request) (int64, int64, []*labels.Matcher, error) {
+	start, end, err := a.timeRange(r)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	ms, err := selector(r.Form.Get("query"))
+	return start, end, ms, err
 }
