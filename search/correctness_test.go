@@ -13,10 +13,23 @@ import (
 
 // TestLokiAnswersMatchBruteForce asks the Loki API 32 questions about the
 // loghub lines and compares every answer with a scan of the same lines: the
-// count (from count_over_time) and, where it fits one response, the lines.
+// count (from count_over_time) and, where it fits one response, the lines. It
+// asks before indexing (every partition scanned) and again once the indexer
+// has caught up and more lines arrived after it (candidate blocks plus the
+// unindexed head).
 func TestLokiAnswersMatchBruteForce(t *testing.T) {
 	s, all := fixture(t)
 	srv := apiServerFor(t, s).URL
+	t.Run("before-indexing", func(t *testing.T) { askBruteForceQuestions(t, srv, all) })
+	ix := indexFully(t, s, 64)
+	if ix.blocks(t) == 0 {
+		t.Fatal("the indexer committed no blocks")
+	}
+	all = append(all, pushMore(t, s, "t1", 3000)...)
+	t.Run("after-indexing", func(t *testing.T) { askBruteForceQuestions(t, srv, all) })
+}
+
+func askBruteForceQuestions(t *testing.T, srv string, all []pushed) {
 	type bf = func(p pushed) bool
 	has := func(sub string) bf { return func(p pushed) bool { return strings.Contains(p.line, sub) } }
 	not := func(f bf) bf { return func(p pushed) bool { return !f(p) } }

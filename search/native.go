@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/search/logql"
-	"github.com/siltlog/silt/segments"
 )
 
 // The native API serves the web UI and the CLI. Queries are LogQL log queries
@@ -138,49 +136,22 @@ func (q *cursorQuerier) SelectLogs(ctx context.Context, p logql.SelectParams) (l
 	}
 	sel := newSelection(p.Matchers)
 	sel.p, sel.filters, sel.max = p, filters, q.s.cfg.MaxSelectEntries
-	var out []positioned
-	err = q.s.scanTopics(ctx, q.tenant, sel, p.Start, p.End, func(st *stream, r *segments.Record) error {
-		pos := position{r.Timestamp, sel.topic, sel.partition, r.Offset}
-		if (q.after != nil && !q.after.before(pos)) || !sel.keep(r.Value) {
-			return nil
-		}
-		if len(out) >= sel.max {
-			return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, sel.max)
-		}
-		out = append(out, positioned{logql.Entry{
-			Timestamp: r.Timestamp, Line: string(r.Value), Labels: st.labels, Metadata: recordMetadata(st, r),
-		}, pos})
-		return nil
-	})
+	srcs, err := q.s.planSources(q.tenant, sel, p.Start, p.End)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].pos.before(out[j].pos) })
-	if p.Direction == logql.Forward {
-		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-			out[i], out[j] = out[j], out[i]
-		}
+	less := func(a, b *position) bool { return a.before(*b) }
+	backward := p.Direction != logql.Forward
+	if !backward {
+		less = func(a, b *position) bool { return b.before(*a) }
 	}
-	return &positionedIterator{q: q, entries: out, i: -1}, nil
-}
-
-type positionedIterator struct {
-	q       *cursorQuerier
-	entries []positioned
-	i       int
-}
-
-func (it *positionedIterator) Next() bool {
-	it.i++
-	if it.i >= len(it.entries) {
-		return false
+	it := newMergeIterator(ctx, sel, srcs, p.Start, p.End, backward, less)
+	if q.after != nil {
+		it.skip = func(pos position) bool { return !q.after.before(pos) }
 	}
-	it.q.last = it.entries[it.i].pos
-	return true
+	it.onNext = func(pos position) { q.last = pos }
+	return it, nil
 }
-func (it *positionedIterator) At() logql.Entry { return it.entries[it.i].entry }
-func (it *positionedIterator) Err() error      { return nil }
-func (it *positionedIterator) Close() error    { return nil }
 
 // logQuery parses the query form value as a LogQL log query.
 func logQuery(r *http.Request) (*logql.LogExpr, error) {

@@ -2,7 +2,6 @@ package search
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -54,37 +53,17 @@ func (s *Searcher) searchableTopics(tenant string, ms []*labels.Matcher) ([]topi
 }
 
 // scanTopics calls fn for every record in [start, end) of the searchable
-// topics whose stream matches sel's matchers; sel.topic and sel.partition say
-// where the record is.
+// topics whose stream matches sel's matchers, reading only what planSources
+// says may match; sel.topic and sel.partition say where the record is.
 func (s *Searcher) scanTopics(ctx context.Context, tenant string, sel *selection, start, end int64,
 	fn func(st *stream, r *segments.Record) error) error {
-	ts, err := s.searchableTopics(tenant, sel.p.Matchers)
+	srcs, err := s.planSources(tenant, sel, start, end)
 	if err != nil {
 		return err
 	}
-	for _, t := range ts {
-		for part := 0; part < t.Partitions; part++ {
-			sel.topic, sel.partition = t.Name, part
-			log, err := s.store.Partition(tenant, t.Name, part)
-			if err != nil {
-				return err
-			}
-			from, err := log.OffsetForTime(start)
-			if err != nil {
-				return err
-			}
-			_, err = log.Scan(ctx, max(from, log.StartOffset()), func(r *segments.Record) error {
-				if r.Timestamp < start || r.Timestamp >= end {
-					return nil
-				}
-				if st := sel.stream(t.Name, r.Key); st.match {
-					return fn(st, r)
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("scan %s partition %d: %w", t.Name, part, err)
-			}
+	for i := range srcs {
+		if err := readSource(ctx, sel, &srcs[i], start, end, fn); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -34,6 +34,7 @@ const (
 	moduleSyslog = "syslog"
 	moduleKafka  = "kafka"
 	moduleGroups = "groups"
+	moduleIndex  = "indexer"
 	targetAll    = "all"
 )
 
@@ -71,7 +72,13 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	}
 	tenant := func(r *http.Request) (string, error) { return ingest.TenantFromRequest(r, cfg.AuthEnabled) }
 	api.ingest = ingest.NewDistributor(cfg.Ingest, a.store, ingest.NewMetrics(a.registry), tenant)
-	api.search = search.NewAPI(search.NewSearcher(cfg.Search, a.store), tenant)
+	searcher := search.NewSearcher(cfg.Search, a.store)
+	var indexer *search.Indexer
+	if cfg.Search.Index.Enabled {
+		indexer = search.NewIndexer(cfg.Search.Index, a.store, logger.With("component", "indexer"), a.registry)
+		searcher.WithIndexer(indexer)
+	}
+	api.search = search.NewAPI(searcher, tenant)
 	router := newRouter(api, a.registry, newHTTPMetrics(a.registry))
 	a.http = newHTTPService(cfg.Server, router, draining, logger)
 
@@ -86,12 +93,19 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		a.kafka = kafka.NewServer(cfg.Kafka, a.store, offsets, logger.With("component", "kafka"))
 		return a.kafka, nil
 	})
+	mm.RegisterModule(moduleIndex, func() (services.Service, error) {
+		if indexer == nil {
+			return nil, nil // disabled: no service
+		}
+		return indexer, nil
+	})
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{
 		moduleServer: {moduleStore, moduleGroups},
 		moduleSyslog: {moduleStore},
 		moduleKafka:  {moduleStore, moduleGroups},
-		targetAll:    {moduleStore, moduleServer, moduleSyslog, moduleKafka},
+		moduleIndex:  {moduleStore},
+		targetAll:    {moduleStore, moduleServer, moduleSyslog, moduleKafka, moduleIndex},
 	}
 	for mod, on := range deps {
 		if err := mm.AddDependency(mod, on...); err != nil {

@@ -5,7 +5,7 @@ const (
 	bleveDirName  = "bleve"
 	blocksName    = "blocks"
 	blocksMagic   = "SILTBIX"
-	blocksVersion = 1
+	blocksVersion = 2
 	headerLen     = len(blocksMagic) + 1
 	// recordHeaderLen is bodyLength uint32 + crc uint32.
 	recordHeaderLen = 8

@@ -37,11 +37,27 @@ type Label struct {
 
 // Block is up to B lines of one stream, the unit the index knows about.
 type Block struct {
-	Ref    BlockRef
+	Ref BlockRef
+	// Key is the stream's canonical label string; Labels are its labels.
+	Key    string
 	Labels []Label
 	// Start and End are the first and last line times, unix ns, inclusive.
 	Start, End int64
 	Lines      [][]byte
+	// Times are the lines' times (unix ns), parallel to Lines.
+	Times []int64
+}
+
+// ErrVersion reports a block table written by a different index format; the
+// index must be rebuilt from the segments.
+var ErrVersion = errors.New("block index format version differs")
+
+// Checkpoint is what the last commit promised: every record of the partition
+// below Next is in a committed block.
+type Checkpoint struct {
+	Blocks   int
+	Next     int64
+	NextTime int64 // unix ns when the indexer had read up to Next
 }
 
 // Options tunes an Index; the zero value takes the defaults.
@@ -76,20 +92,23 @@ type Index struct {
 
 	mu sync.RWMutex
 	// guarded by mu
-	metas []blockMeta // record i of the block table is block i
-	table *os.File
+	metas  []blockMeta // record i of the block table is block i
+	commit commitMeta
+	table  *os.File
 	buf   []byte
 	err   error // first write error: Add refuses after it
 }
 
 // Open opens or creates the index in dir. A torn or corrupt tail of the block
-// table is truncated and logged; those blocks must be indexed again.
+// table, and blocks no commit closes, are truncated and logged; the indexer reads
+// those lines again from Checkpoint().Next. A table of another format version
+// fails with ErrVersion.
 func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
 	tablePath := filepath.Join(dir, blocksName)
-	metas, good, tailErr, err := readBlocks(tablePath)
+	metas, commit, good, tailErr, err := readBlocks(tablePath)
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
@@ -109,7 +128,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		_ = table.Close()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	return &Index{dir: dir, opts: opts.withDefaults(), bleve: bl, metas: metas, table: table}, nil
+	return &Index{dir: dir, opts: opts.withDefaults(), bleve: bl, metas: metas, commit: commit, table: table}, nil
 }
 
 func openBleve(path string) (bleve.Index, error) {
@@ -140,59 +159,95 @@ func (ix *Index) Blocks() int {
 	return len(ix.metas)
 }
 
-// Add indexes blocks, in bleve batches of at most Options.BatchBlocks. Blocks are
-// committed in order; on error, a prefix of them may be committed (see Blocks).
-func (ix *Index) Add(blocks ...Block) error {
-	ix.addMu.Lock()
-	defer ix.addMu.Unlock()
-	for len(blocks) > 0 {
-		n := min(len(blocks), ix.opts.BatchBlocks)
-		if err := ix.addBatch(blocks[:n]); err != nil {
-			return err
-		}
-		blocks = blocks[n:]
-	}
-	return nil
+// Checkpoint returns the last commit.
+func (ix *Index) Checkpoint() Checkpoint {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return Checkpoint{Blocks: int(ix.commit.blocks), Next: ix.commit.next, NextTime: ix.commit.nextTime}
 }
 
-func (ix *Index) addBatch(blocks []Block) error {
+// StreamEnds returns, per stream key, the last offset of its newest block.
+func (ix *Index) StreamEnds() map[string]int64 {
 	ix.mu.RLock()
-	next, werr := uint64(len(ix.metas)), ix.err
+	defer ix.mu.RUnlock()
+	out := map[string]int64{}
+	for i := range ix.metas {
+		m := &ix.metas[i]
+		if last, ok := out[m.key]; !ok || m.ref.LastOffset > last {
+			out[m.key] = m.ref.LastOffset
+		}
+	}
+	return out
+}
+
+// Add indexes blocks and commits them, keeping the checkpoint's Next.
+func (ix *Index) Add(blocks ...Block) error {
+	cp := ix.Checkpoint()
+	return ix.Commit(blocks, cp.Next, cp.NextTime)
+}
+
+// Commit indexes blocks (in bleve batches of at most Options.BatchBlocks) and
+// then commits them all at once with the checkpoint next: the caller promises
+// that every record below next is in a committed block. On error nothing is
+// committed.
+func (ix *Index) Commit(blocks []Block, next, nextTime int64) error {
+	ix.addMu.Lock()
+	defer ix.addMu.Unlock()
+	ix.mu.RLock()
+	seq, werr := uint64(len(ix.metas)), ix.err
 	ix.mu.RUnlock()
 	if werr != nil {
 		return fmt.Errorf("index %s is failed: %w", ix.dir, werr)
 	}
+	metas := make([]blockMeta, 0, len(blocks))
+	for len(blocks) > 0 {
+		n := min(len(blocks), ix.opts.BatchBlocks)
+		ms, err := ix.indexBatch(seq+uint64(len(metas)), blocks[:n])
+		if err != nil {
+			return err
+		}
+		metas = append(metas, ms...)
+		blocks = blocks[n:]
+	}
+	return ix.commitBlocks(seq, metas, next, nextTime)
+}
+
+// indexBatch puts blocks (sequence numbers seq, seq+1, ...) into bleve.
+func (ix *Index) indexBatch(seq uint64, blocks []Block) ([]blockMeta, error) {
 	batch := ix.bleve.NewBatch()
 	metas := make([]blockMeta, 0, len(blocks))
 	for i := range blocks {
 		b := &blocks[i]
 		if err := b.validate(); err != nil {
-			return err
+			return nil, err
 		}
-		doc, meta := ix.build.block(next+uint64(i), b, ix.opts.BloomFPRate)
+		doc, meta := ix.build.block(seq+uint64(i), b, ix.opts.BloomFPRate)
 		if err := batch.IndexAdvanced(doc); err != nil {
-			return fmt.Errorf("index block %+v: %w", b.Ref, err)
+			return nil, fmt.Errorf("index block %+v: %w", b.Ref, err)
 		}
 		metas = append(metas, meta)
 	}
 	if err := ix.bleve.Batch(batch); err != nil {
-		return fmt.Errorf("index %s: bleve batch: %w", ix.dir, err)
+		return nil, fmt.Errorf("index %s: bleve batch: %w", ix.dir, err)
 	}
-	return ix.commit(next, metas)
+	return metas, nil
 }
 
-// commit appends the records of metas (blocks next, next+1, ...) to the block
-// table and makes them visible to Candidates.
-func (ix *Index) commit(next uint64, metas []blockMeta) error {
+// commitBlocks appends the records of metas (blocks seq, seq+1, ...) and a
+// commit record to the block table in one write, syncs it, and makes the blocks
+// visible to Candidates.
+func (ix *Index) commitBlocks(seq uint64, metas []blockMeta, next, nextTime int64) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	buf := ix.buf[:0]
 	for i := range metas {
 		var err error
-		if buf, err = appendRecord(buf, next+uint64(i), &metas[i]); err != nil {
+		if buf, err = appendRecord(buf, seq+uint64(i), &metas[i]); err != nil {
 			return err
 		}
 	}
+	c := commitMeta{blocks: seq + uint64(len(metas)), next: next, nextTime: nextTime}
+	buf = appendCommit(buf, c)
 	ix.buf = buf
 	if _, err := ix.table.Write(buf); err != nil {
 		ix.err = err
@@ -203,6 +258,7 @@ func (ix *Index) commit(next uint64, metas []blockMeta) error {
 		return fmt.Errorf("index %s: sync block table: %w", ix.dir, err)
 	}
 	ix.metas = append(ix.metas, metas...)
+	ix.commit = c
 	return nil
 }
 
@@ -223,6 +279,8 @@ func (b *Block) validate() error {
 	switch {
 	case len(b.Lines) == 0:
 		return fmt.Errorf("block %+v has no lines", b.Ref)
+	case len(b.Times) != len(b.Lines):
+		return fmt.Errorf("block %+v has %d times for %d lines", b.Ref, len(b.Times), len(b.Lines))
 	case b.Ref.FirstOffset > b.Ref.LastOffset:
 		return fmt.Errorf("block %+v: first offset after last", b.Ref)
 	case b.Start > b.End:
@@ -244,7 +302,9 @@ func (bd *builder) block(seq uint64, b *Block, fpRate float64) (*document.Docume
 	clear(bd.words)
 	clear(bd.ids)
 	size := 0
+	var lineBytes int64
 	for _, line := range b.Lines {
+		lineBytes += int64(len(line))
 		Tokens(line, func(tok []byte) {
 			if IsIDLike(string(tok)) {
 				if _, ok := bd.ids[string(tok)]; !ok {
@@ -258,7 +318,8 @@ func (bd *builder) block(seq uint64, b *Block, fpRate float64) (*document.Docume
 			}
 		})
 	}
-	meta := blockMeta{ref: b.Ref, start: b.Start, end: b.End, lines: len(b.Lines)}
+	meta := blockMeta{ref: b.Ref, start: b.Start, end: b.End, lines: len(b.Lines), lineBytes: lineBytes, key: b.Key,
+		buckets: encodeBuckets(nil, b.Start, b.Times)}
 	if len(bd.ids) > 0 {
 		meta.bloom = bloom.NewWithEstimates(uint(len(bd.ids)), fpRate)
 		for id := range bd.ids {

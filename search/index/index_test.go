@@ -63,11 +63,13 @@ func cutBlocks(files map[string][]string, n int) []Block {
 			j := min(i+n, len(lines))
 			b := Block{
 				Ref:    BlockRef{Topic: "logs", Partition: int32(p), FirstOffset: int64(i), LastOffset: int64(j - 1)},
+				Key:    `{app="` + name + `", job="loghub"}`,
 				Labels: []Label{{"app", name}, {"job", "loghub"}},
 				Start:  int64(i) * 1e9, End: int64(j-1) * 1e9,
 			}
-			for _, l := range lines[i:j] {
+			for k, l := range lines[i:j] {
 				b.Lines = append(b.Lines, []byte(l))
+				b.Times = append(b.Times, int64(i+k)*1e9)
 			}
 			blocks = append(blocks, b)
 		}
@@ -226,7 +228,7 @@ func TestLabelsAndReopen(t *testing.T) {
 	}
 	mk := func(first int64, app, line string) Block {
 		return Block{Ref: BlockRef{Topic: "t", FirstOffset: first, LastOffset: first},
-			Labels: []Label{{"app", app}}, Start: first, End: first, Lines: [][]byte{[]byte(line)}}
+			Labels: []Label{{"app", app}}, Start: first, End: first, Lines: [][]byte{[]byte(line)}, Times: []int64{first}}
 	}
 	if err := ix.Add(mk(0, "api", "GET /users 200 id=4fbb."), mk(1, "apiserver", "POST /users 500")); err != nil {
 		t.Fatal(err)

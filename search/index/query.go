@@ -53,6 +53,36 @@ type plan struct {
 // Candidates returns the blocks that may hold a matching line, in the order they
 // were added. It never leaves out a block that holds one.
 func (ix *Index) Candidates(q Query) ([]BlockRef, error) {
+	infos, err := ix.Find(q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BlockRef, len(infos))
+	for i := range infos {
+		out[i] = infos[i].Ref
+	}
+	return out, nil
+}
+
+// BlockInfo is a candidate block and what the block table knows of it.
+type BlockInfo struct {
+	Ref BlockRef
+	// Key is the stream's canonical label string.
+	Key        string
+	Start, End int64 // unix ns, inclusive
+	Lines      int
+	LineBytes  int64
+	buckets    []byte
+}
+
+// EachSecond calls fn with each whole second of line time that has lines in
+// the block, in order, and their count.
+func (b *BlockInfo) EachSecond(fn func(sec int64, n int)) {
+	_ = eachBucket(b.buckets, b.Start, fn) // checked when the table was read
+}
+
+// Find is Candidates with each block's table entry.
+func (ix *Index) Find(q Query) ([]BlockInfo, error) {
 	p := &plan{}
 	for _, s := range q.Contains {
 		if err := ix.planString(p, s); err != nil {
@@ -78,13 +108,14 @@ func (ix *Index) Candidates(q Query) ([]BlockRef, error) {
 	if end == 0 {
 		end = math.MaxInt64
 	}
-	var out []BlockRef
+	var out []BlockInfo
 	for _, seq := range seqs {
 		m := &metas[seq]
 		if m.start > end || m.end < q.Start || !m.mayHold(p.ids) {
 			continue
 		}
-		out = append(out, m.ref)
+		out = append(out, BlockInfo{Ref: m.ref, Key: m.key, Start: m.start, End: m.end,
+			Lines: m.lines, LineBytes: m.lineBytes, buckets: m.buckets})
 	}
 	return out, nil
 }

@@ -215,6 +215,12 @@ func (s *Store) Stats(tenant string, t Topic) ([]PartitionStats, error) {
 	return out, nil
 }
 
+// Exists reports whether tenant's topic partition p has been written (has a
+// directory), without opening or creating it.
+func (s *Store) Exists(tenant, topic string, p int) bool {
+	return s.exists(partitionKey{tenant: tenant, topic: topic, partition: p})
+}
+
 func (s *Store) exists(k partitionKey) bool {
 	s.mu.Lock()
 	_, open := s.logs[k]

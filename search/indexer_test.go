@@ -1,0 +1,149 @@
+package search
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/siltlog/silt/ingest"
+	"github.com/siltlog/silt/search/index"
+	"github.com/siltlog/silt/search/logql"
+)
+
+// testIndexer is an Indexer under test with its metrics registry.
+type testIndexer struct {
+	*Indexer
+	reg *prometheus.Registry
+}
+
+// indexFully indexes everything s's store holds, in blocks of blockLines, and
+// makes s read the indexes.
+func indexFully(t *testing.T, s *Searcher, blockLines int) testIndexer {
+	t.Helper()
+	var cfg IndexerConfig
+	cfg.RegisterFlags(flag.NewFlagSet("t", flag.PanicOnError))
+	cfg.BlockLines, cfg.FlushAge = blockLines, time.Nanosecond
+	reg := prometheus.NewRegistry()
+	ix := NewIndexer(cfg, s.store, slog.New(slog.DiscardHandler), reg)
+	t.Cleanup(func() { _ = ix.Close() })
+	ix.IndexAll(context.Background())
+	s.WithIndexer(ix)
+	return testIndexer{ix, reg}
+}
+
+// blocks counts the blocks committed in all partitions.
+func (ix testIndexer) blocks(t *testing.T) int {
+	n := 0
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, pi := range ix.parts {
+		n += pi.idx.Blocks()
+	}
+	return n
+}
+
+// pushMore pushes n more lines to {app="late", host="h0"} after the indexer
+// ran: they are only in the head.
+func pushMore(t *testing.T, s *Searcher, tenant string, n int) []pushed {
+	t.Helper()
+	var icfg ingest.Config
+	icfg.RegisterFlags(flag.NewFlagSet("t", flag.PanicOnError))
+	d := ingest.NewDistributor(icfg, s.store, ingest.NewMetrics(nil), nil)
+	base := time.Now().Add(-30 * time.Minute).UnixNano()
+	st := ingest.Stream{Labels: ingest.Labels{{Name: "app", Value: "late"}, {Name: "host", Value: "h0"}}}
+	var out []pushed
+	for i := 0; i < n; i++ {
+		line := fmt.Sprintf("late ERROR PacketResponder %d Received block blk_-%d state change", i, i*7)
+		ts := base + int64(i)*1e6
+		st.Entries = append(st.Entries, ingest.Entry{Timestamp: ts, Line: line})
+		out = append(out, pushed{ts, line, labels.FromStrings("app", "late", "host", "h0")})
+	}
+	if err := d.Push(context.Background(), &ingest.PushRequest{Tenant: tenant, Streams: []ingest.Stream{st}}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestIndexerNarrowsReads: after indexing, a rare word's query reads a small
+// part of the partitions, a selector reads only its stream's blocks, and every
+// line is in exactly one block.
+func TestIndexerNarrowsReads(t *testing.T) {
+	s, all := fixture(t)
+	ix := indexFully(t, s, 64)
+	span := func(q, contains string) (read, total int64) {
+		ms, err := selector(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sel := newSelection(ms)
+		if contains != "" {
+			sel.p.LineFilters = []logql.LineFilter{{Op: "|=", Value: contains}}
+		}
+		srcs, err := s.planSources("t1", sel, 0, 1<<62)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, src := range srcs {
+			read += src.to - src.from
+		}
+		return read, int64(len(all))
+	}
+	for _, tc := range []struct {
+		q, contains string
+		maxPart     float64
+	}{
+		{`{app=~".+"}`, "PacketResponder", 0.25},
+		{`{app="Apache"}`, "", 0.25},
+		{`{app=~".+"}`, "no such token anywhere", 0},
+	} {
+		read, total := span(tc.q, tc.contains)
+		if float64(read) > tc.maxPart*float64(total) {
+			t.Errorf("%s |= %q reads %d of %d records, want at most %.0f%%", tc.q, tc.contains, read, total, tc.maxPart*100)
+		}
+	}
+	lines := 0
+	ix.mu.Lock()
+	for _, pi := range ix.parts {
+		if cp := pi.idx.Checkpoint(); cp.Next != pi.log.NextOffset() {
+			t.Errorf("%v: checkpoint %d, log ends at %d", pi.k, cp.Next, pi.log.NextOffset())
+		}
+		lines += linesIndexed(pi)
+	}
+	ix.mu.Unlock()
+	if lines != len(all) {
+		t.Errorf("blocks hold %d lines, %d were pushed", lines, len(all))
+	}
+	if v := counterValue(t, ix.metrics.lines); int(v) != len(all) {
+		t.Errorf("silt_index_lines_total = %v, want %d", v, len(all))
+	}
+}
+
+func linesIndexed(pi *partIndexer) int {
+	infos, err := pi.idx.Find(index.Query{})
+	if err != nil {
+		panic(err)
+	}
+	n := 0
+	for _, b := range infos {
+		n += b.Lines
+	}
+	return n
+}
+
+func counterValue(t *testing.T, c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Gauge != nil {
+		return m.Gauge.GetValue()
+	}
+	return m.Counter.GetValue()
+}
