@@ -95,8 +95,8 @@ type Index struct {
 	metas  []blockMeta // record i of the block table is block i
 	commit commitMeta
 	table  *os.File
-	buf   []byte
-	err   error // first write error: Add refuses after it
+	buf    []byte
+	err    error // first write error: Add refuses after it
 }
 
 // Open opens or creates the index in dir. A torn or corrupt tail of the block
