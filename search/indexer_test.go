@@ -147,3 +147,56 @@ func counterValue(t *testing.T, c prometheus.Metric) float64 {
 	}
 	return m.Counter.GetValue()
 }
+
+// TestCountBucketsMatchesBruteForce: hits per bucket, split by a label, equal
+// a brute-force count before indexing (scan), after it (block counts) and with
+// an unindexed head (both).
+func TestCountBucketsMatchesBruteForce(t *testing.T) {
+	s, all := fixture(t)
+	check := func(t *testing.T, all []pushed) {
+		now := time.Now().Unix() * 1e9
+		start, end, step := now-2*3600e9, now+60e9, int64(60e9)
+		for _, q := range []string{`{app=~".+"}`, `{app="HDFS"}`, `{host="h1", app!="Spark"}`} {
+			ms, err := selector(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.CountBuckets(context.Background(), "t1", ms, start, end, step, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := BucketCounts{Counts: map[string]map[int64]int64{}}
+			for _, p := range bruteSelect(all, ms, start, end) {
+				want.add(p.labels.Get("app"), start+(p.ts-start)/step*step, 1)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: total %d, brute force %d; counts differ", q, got.Total, want.Total)
+			}
+		}
+	}
+	t.Run("before-indexing", func(t *testing.T) { check(t, all) })
+	indexFully(t, s, 100)
+	t.Run("indexed", func(t *testing.T) { check(t, all) })
+	all = append(all, pushMore(t, s, "t1", 500)...)
+	t.Run("with-head", func(t *testing.T) { check(t, all) })
+	if _, err := s.CountBuckets(context.Background(), "t1", nil, 1, 2e9, 1e9, ""); err != ErrUnaligned {
+		t.Errorf("unaligned start: err = %v", err)
+	}
+}
+
+func bruteSelect(all []pushed, ms []*labels.Matcher, start, end int64) []pushed {
+	var out []pushed
+next:
+	for _, p := range all {
+		if p.ts < start || p.ts >= end {
+			continue
+		}
+		for _, m := range ms {
+			if !m.Matches(p.labels.Get(m.Name)) {
+				continue next
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/siltlog/silt/search/logql"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -22,8 +23,10 @@ type hitsSeries struct {
 }
 
 // hits answers /api/v1/hits: matching entries per step-wide bucket from
-// start, split by the by label when given. Buckets without hits are left out.
-// It scans for now; the index will answer from per-block counts.
+// start, split by the by label when given. Buckets start on whole seconds
+// (start is rounded down, end up, step must be whole seconds). A bare stream
+// selector is counted from the index's per-block counts; a query with a
+// pipeline runs it. Buckets without hits are left out.
 func (a *API) hits(r *http.Request, tenant string) (any, error) {
 	le, err := logQuery(r)
 	if err != nil {
@@ -33,50 +36,72 @@ func (a *API) hits(r *http.Request, tenant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	start, end = floorDiv(start, 1e9)*1e9, -floorDiv(-end, 1e9)*1e9
 	step := 5 * time.Minute
 	if v := r.Form.Get("step"); v != "" {
-		if step, err = parseDurationOrSeconds(v); err != nil || step <= 0 {
-			return nil, badRequest("step must be a positive duration such as 5m, got %q", v)
+		if step, err = parseDurationOrSeconds(v); err != nil || step <= 0 || step%time.Second != 0 {
+			return nil, badRequest("step must be a positive whole number of seconds such as 5m, got %q", v)
 		}
 	}
-	streams, err := a.matchAll(r.Context(), tenant, le, r.Form.Get("query"), start, end)
+	by := r.Form.Get("by")
+	var c BucketCounts
+	if len(le.Stages) == 0 {
+		c, err = a.s.CountBuckets(r.Context(), tenant, le.Matchers, start, end, int64(step), by)
+	} else {
+		c, err = a.countMatches(r, tenant, le, start, end, int64(step), by)
+	}
 	if err != nil {
 		return nil, err
 	}
-	by := r.Form.Get("by")
-	counts := map[string]map[int64]int64{}
-	var total int64
+	return map[string]any{"hits": hitsSeriesOf(c, by), "total": c.Total}, nil
+}
+
+// countMatches runs a log query and counts its entries per bucket.
+func (a *API) countMatches(r *http.Request, tenant string, le *logql.LogExpr, start, end, step int64, by string) (BucketCounts, error) {
+	c := BucketCounts{Counts: map[string]map[int64]int64{}}
+	streams, err := a.matchAll(r.Context(), tenant, le, r.Form.Get("query"), start, end)
+	if err != nil {
+		return c, err
+	}
 	for _, s := range streams {
 		v := ""
 		if by != "" {
 			v = s.Labels.Get(by)
 		}
-		if counts[v] == nil {
-			counts[v] = map[int64]int64{}
-		}
 		for _, e := range s.Entries {
-			counts[v][start+(e.Timestamp-start)/int64(step)*int64(step)]++
-			total++
+			c.add(v, start+(e.Timestamp-start)/step*step, 1)
 		}
 	}
+	return c, nil
+}
+
+func hitsSeriesOf(c BucketCounts, by string) []hitsSeries {
 	out := []hitsSeries{}
-	for _, v := range sortedKeys(boolSet(counts)) {
+	for _, v := range sortedKeys(boolSet(c.Counts)) {
 		hs := hitsSeries{Labels: map[string]string{}}
 		if by != "" {
 			hs.Labels[by] = v
 		}
-		buckets := make([]int64, 0, len(counts[v]))
-		for b := range counts[v] {
+		buckets := make([]int64, 0, len(c.Counts[v]))
+		for b := range c.Counts[v] {
 			buckets = append(buckets, b)
 		}
 		sort.Slice(buckets, func(i, j int) bool { return buckets[i] < buckets[j] })
 		for _, b := range buckets {
 			hs.Timestamps = append(hs.Timestamps, time.Unix(0, b).UTC().Format(time.RFC3339Nano))
-			hs.Values = append(hs.Values, counts[v][b])
+			hs.Values = append(hs.Values, c.Counts[v][b])
 		}
 		out = append(out, hs)
 	}
-	return map[string]any{"hits": out, "total": total}, nil
+	return out
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
 }
 
 func boolSet[V any](m map[string]V) map[string]bool {

@@ -98,6 +98,8 @@ type selection struct {
 	// whether each stream matches.
 	caches  map[string]*streamCache
 	streams map[*streamID]*stream
+	// byIndexKey caches the streams of index blocks, by topic and stream key.
+	byIndexKey map[[2]string]*stream
 	// topic and partition are those being read.
 	topic     string
 	partition int
@@ -110,7 +112,7 @@ type stream struct {
 }
 
 func newSelection(ms []*labels.Matcher) *selection {
-	s := &selection{caches: map[string]*streamCache{}, streams: map[*streamID]*stream{}}
+	s := &selection{caches: map[string]*streamCache{}, streams: map[*streamID]*stream{}, byIndexKey: map[[2]string]*stream{}}
 	s.p.Matchers = ms
 	return s
 }
@@ -127,14 +129,32 @@ func (s *selection) stream(topic string, key []byte) *stream {
 	id := c.get(topic, key)
 	st := s.streams[id]
 	if st == nil {
-		st = &stream{streamID: id, match: true}
-		for _, m := range s.p.Matchers {
-			if !m.Matches(id.labels.Get(m.Name)) {
-				st.match = false
-				break
-			}
-		}
+		st = s.matched(id)
 		s.streams[id] = st
+	}
+	return st
+}
+
+// streamOfKey returns the stream of an index block of topic, whose stream key
+// is the canonical label string key.
+func (s *selection) streamOfKey(topic, key string) *stream {
+	k := [2]string{topic, key}
+	st := s.byIndexKey[k]
+	if st == nil {
+		id := parseStream(topic, []byte(key))
+		st = s.matched(&id)
+		s.byIndexKey[k] = st
+	}
+	return st
+}
+
+func (s *selection) matched(id *streamID) *stream {
+	st := &stream{streamID: id, match: true}
+	for _, m := range s.p.Matchers {
+		if !m.Matches(id.labels.Get(m.Name)) {
+			st.match = false
+			break
+		}
 	}
 	return st
 }

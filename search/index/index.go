@@ -170,14 +170,7 @@ func (ix *Index) Checkpoint() Checkpoint {
 func (ix *Index) StreamEnds() map[string]int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	out := map[string]int64{}
-	for i := range ix.metas {
-		m := &ix.metas[i]
-		if last, ok := out[m.key]; !ok || m.ref.LastOffset > last {
-			out[m.key] = m.ref.LastOffset
-		}
-	}
-	return out
+	return streamEnds(ix.metas)
 }
 
 // Add indexes blocks and commits them, keeping the checkpoint's Next.

@@ -83,41 +83,76 @@ func (b *BlockInfo) EachSecond(fn func(sec int64, n int)) {
 
 // Find is Candidates with each block's table entry.
 func (ix *Index) Find(q Query) ([]BlockInfo, error) {
+	snap, err := ix.find(q, false)
+	return snap.Blocks, err
+}
+
+// Snapshot is an answer of FindAll: the candidate blocks, and the checkpoint
+// and stream ends of the same committed state.
+type Snapshot struct {
+	Blocks     []BlockInfo
+	Checkpoint Checkpoint
+	// Ends maps each stream key to the last offset of its newest block: a
+	// record past the checkpoint is in a block iff its offset is at or below
+	// its stream's end.
+	Ends map[string]int64
+}
+
+// FindAll is Find with the checkpoint and stream ends the answer is
+// consistent with.
+func (ix *Index) FindAll(q Query) (Snapshot, error) { return ix.find(q, true) }
+
+func (ix *Index) find(q Query, withEnds bool) (Snapshot, error) {
+	var snap Snapshot
 	p := &plan{}
 	for _, s := range q.Contains {
 		if err := ix.planString(p, s); err != nil {
-			return nil, err
+			return snap, err
 		}
 	}
 	for _, m := range q.Labels {
 		if err := p.addLabel(m); err != nil {
-			return nil, err
+			return snap, err
 		}
 	}
-	if p.none {
-		return nil, nil
-	}
 	ix.mu.RLock()
-	metas := ix.metas
+	metas, c := ix.metas, ix.commit
 	ix.mu.RUnlock()
+	snap.Checkpoint = Checkpoint{Blocks: int(c.blocks), Next: c.next, NextTime: c.nextTime}
+	if withEnds {
+		snap.Ends = streamEnds(metas)
+	}
+	if p.none {
+		return snap, nil
+	}
 	seqs, err := ix.search(p, len(metas))
 	if err != nil {
-		return nil, err
+		return snap, err
 	}
 	end := q.End
 	if end == 0 {
 		end = math.MaxInt64
 	}
-	var out []BlockInfo
 	for _, seq := range seqs {
 		m := &metas[seq]
 		if m.start > end || m.end < q.Start || !m.mayHold(p.ids) {
 			continue
 		}
-		out = append(out, BlockInfo{Ref: m.ref, Key: m.key, Start: m.start, End: m.end,
+		snap.Blocks = append(snap.Blocks, BlockInfo{Ref: m.ref, Key: m.key, Start: m.start, End: m.end,
 			Lines: m.lines, LineBytes: m.lineBytes, buckets: m.buckets})
 	}
-	return out, nil
+	return snap, nil
+}
+
+func streamEnds(metas []blockMeta) map[string]int64 {
+	out := map[string]int64{}
+	for i := range metas {
+		m := &metas[i]
+		if last, ok := out[m.key]; !ok || m.ref.LastOffset > last {
+			out[m.key] = m.ref.LastOffset
+		}
+	}
+	return out
 }
 
 func (m *blockMeta) mayHold(ids []string) bool {
