@@ -17,7 +17,7 @@ func apiServer(t *testing.T) *httptest.Server {
 	return apiServerFor(t, s)
 }
 
-func apiServerFor(t *testing.T, s *Searcher) *httptest.Server {
+func apiServerFor(t testing.TB, s *Searcher) *httptest.Server {
 	a := NewAPI(s, func(*http.Request) (string, error) { return "t1", nil })
 	e := echo.New()
 	for _, r := range a.Routes() {

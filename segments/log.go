@@ -28,6 +28,9 @@ type Log struct {
 	// appendMu, then syncMu, then mu.
 	appendMu sync.Mutex
 
+	// compactMu serialises compactions; held before appendMu.
+	compactMu sync.Mutex
+
 	syncMu  sync.Mutex
 	durable int64 // guarded by syncMu: offsets below are fsynced
 

@@ -83,8 +83,14 @@ func (l *Log) Compact() error {
 	return err
 }
 
-// compact writes seg as a .zst segment and swaps it in.
+// compact writes seg as a .zst segment and swaps it in. Compactions of one log
+// are serialised: Compact and the background may pick the same segment.
 func (l *Log) compact(seg *segment) error {
+	l.compactMu.Lock()
+	defer l.compactMu.Unlock()
+	if seg.dead.Load() {
+		return nil // compacted (or deleted) meanwhile
+	}
 	r := seg.raw
 	path := segmentPath(l.dir, seg.base, zstExt)
 	size, err := writeWarm(l.fs, path, r.base, r.next, l.cfg.BlockBytes,
