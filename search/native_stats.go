@@ -25,7 +25,7 @@ type hitsSeries struct {
 // start, split by the by label when given. Buckets without hits are left out.
 // It scans for now; the index will answer from per-block counts.
 func (a *API) hits(r *http.Request, tenant string) (any, error) {
-	le, err := logQuery(r)
+	nq, err := parseNativeQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func (a *API) hits(r *http.Request, tenant string) (any, error) {
 			return nil, badRequest("step must be a positive duration such as 5m, got %q", v)
 		}
 	}
-	streams, err := a.matchAll(r.Context(), tenant, le, r.Form.Get("query"), start, end)
+	streams, err := a.matchAll(r.Context(), tenant, nq, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ type facetValue struct {
 // facets answers /api/v1/facets: the limit most frequent values of every
 // stream label and structured-metadata key among the matching entries.
 func (a *API) facets(r *http.Request, tenant string) (any, error) {
-	le, err := logQuery(r)
+	nq, err := parseNativeQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (a *API) facets(r *http.Request, tenant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	streams, err := a.matchAll(r.Context(), tenant, le, r.Form.Get("query"), start, end)
+	streams, err := a.matchAll(r.Context(), tenant, nq, start, end)
 	if err != nil {
 		return nil, err
 	}
