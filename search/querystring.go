@@ -222,6 +222,10 @@ const (
 	qsMustNot
 )
 
+// maxQueryStringDepth bounds the nesting of parentheses, and so the
+// recursion of the parser and of matching.
+const maxQueryStringDepth = 64
+
 type qsParser struct {
 	toks []qsToken
 	i    int
@@ -288,6 +292,9 @@ func (p *qsParser) parseClause(depth int) (qsNode, error) {
 	case qsTerm:
 		return parseTerm(t)
 	case qsLParen:
+		if depth >= maxQueryStringDepth {
+			return nil, qsErrorf(t.col, "parentheses nest deeper than %d", maxQueryStringDepth)
+		}
 		g, err := p.parseGroup(depth + 1)
 		if err != nil {
 			return nil, err

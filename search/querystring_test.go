@@ -86,6 +86,7 @@ func TestQueryStringTranslation(t *testing.T) {
 		{query: `/a(/`, tree: "col 1: /r/: invalid regular expression", err: true},
 		{query: `x:>abc`, tree: "col 1: x:>abc: syntax error", err: true},
 		{query: `NOT NOT a`, tree: "col 5: expected a term or ( but found NOT", err: true},
+		{query: strings.Repeat("(", 65) + "a" + strings.Repeat(")", 65), tree: "col 65: parentheses nest deeper than 64", err: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.query, func(t *testing.T) {
