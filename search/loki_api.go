@@ -45,6 +45,7 @@ func (a *API) Routes() []ingest.Route {
 			ingest.Route{Method: m, Path: p + "/detected_labels", Handler: http.HandlerFunc(a.detectedLabels)},
 			ingest.Route{Method: m, Path: p + "/detected_fields", Handler: http.HandlerFunc(a.detectedFields)},
 			ingest.Route{Method: m, Path: p + "/detected_field/{name}/values", Handler: http.HandlerFunc(a.detectedFields)},
+			ingest.Route{Method: m, Path: p + "/patterns", Handler: a.handle(a.patterns)},
 		)
 	}
 	rs = append(rs, ingest.Route{Method: http.MethodGet, Path: p + "/tail", Handler: http.HandlerFunc(a.tail)})

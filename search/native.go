@@ -8,14 +8,18 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/search/logql"
 )
 
-// The native API serves the web UI and the CLI. Queries are LogQL log queries
-// for now; the bleve query-string syntax comes with the full-text index.
+// The native API serves the web UI and the CLI. The query of /search, /hits
+// and /facets is a LogQL log query, or with syntax=querystring a bleve query
+// string (querystring.go).
 const (
 	defaultSearchLimit = 100
 	maxSearchLimit     = 5000
@@ -153,6 +157,48 @@ func (q *cursorQuerier) SelectLogs(ctx context.Context, p logql.SelectParams) (l
 	return it, nil
 }
 
+// Query syntaxes of the native API.
+const (
+	syntaxLogQL       = "logql"
+	syntaxQueryString = "querystring"
+)
+
+// nativeQuery is the query of /search, /hits or /facets: a LogQL log query
+// or a query string.
+type nativeQuery struct {
+	text string
+	le   *logql.LogExpr // syntax=logql
+	qs   *qsQuery       // syntax=querystring
+}
+
+// parseNativeQuery parses the query form value in the syntax= (or mode=) the
+// request names, LogQL by default.
+func parseNativeQuery(r *http.Request) (*nativeQuery, error) {
+	syntax, mode := r.Form.Get("syntax"), r.Form.Get("mode")
+	if syntax != "" && mode != "" && syntax != mode {
+		return nil, badRequest("syntax=%q and mode=%q disagree: pass one of them", syntax, mode)
+	}
+	if syntax == "" {
+		syntax = mode
+	}
+	nq := &nativeQuery{text: r.Form.Get("query")}
+	var err error
+	switch syntax {
+	case "", syntaxLogQL:
+		nq.le, err = logQuery(r)
+	case syntaxQueryString:
+		if strings.TrimSpace(nq.text) == "" {
+			return nil, badRequest(`query is empty: pass a query string such as level:error AND "connection refused"`)
+		}
+		if nq.qs, err = parseQueryString(nq.text); err != nil {
+			err = badRequest("query: parse error at %v", err)
+		}
+	default:
+		err = badRequest("syntax must be %s or %s, got %q", syntaxLogQL, syntaxQueryString, syntax)
+	}
+	return nq, err
+}
+
 // logQuery parses the query form value as a LogQL log query.
 func logQuery(r *http.Request) (*logql.LogExpr, error) {
 	q := r.Form.Get("query")
@@ -195,7 +241,7 @@ type searchEntry struct {
 // search answers /api/v1/search: up to limit entries, newest first, after
 // cursor; next_cursor is empty once there is nothing more.
 func (a *API) search(r *http.Request, tenant string) (any, error) {
-	le, err := logQuery(r)
+	nq, err := parseNativeQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -212,8 +258,35 @@ func (a *API) search(r *http.Request, tenant string) (any, error) {
 		return nil, err
 	}
 	q := &cursorQuerier{s: a.s, tenant: tenant, after: after}
-	res, err := logql.NewEngine(q, logql.EngineOpts{MaxEntriesLimit: maxSearchLimit}).Exec(r.Context(), le,
-		logql.QueryParams{Query: r.Form.Get("query"), Start: start, End: end, Direction: logql.Backward, Limit: limit})
+	var entries []searchEntry
+	if nq.qs != nil {
+		entries, err = searchQueryString(r.Context(), q, nq.qs, start, end, limit)
+	} else {
+		entries, err = searchLogQL(r.Context(), q, nq, start, end, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	next := ""
+	if len(entries) == limit {
+		next = encodeCursor(q.last)
+	}
+	return map[string]any{"entries": entries, "next_cursor": next}, nil
+}
+
+func newSearchEntry(ts int64, stream labels.Labels, line string, metadata labels.Labels) searchEntry {
+	return searchEntry{
+		Time:      time.Unix(0, ts).UTC().Format(time.RFC3339Nano),
+		Timestamp: strconv.FormatInt(ts, 10),
+		Labels:    labelMap(stream), Line: line, Metadata: labelMap(metadata),
+	}
+}
+
+// searchLogQL runs a LogQL search page through q: up to limit entries,
+// newest first.
+func searchLogQL(ctx context.Context, q *cursorQuerier, nq *nativeQuery, start, end int64, limit int) ([]searchEntry, error) {
+	res, err := logql.NewEngine(q, logql.EngineOpts{MaxEntriesLimit: maxSearchLimit}).Exec(ctx, nq.le,
+		logql.QueryParams{Query: nq.text, Start: start, End: end, Direction: logql.Backward, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +294,7 @@ func (a *API) search(r *http.Request, tenant string) (any, error) {
 	var ts []int64
 	for _, s := range res.Streams {
 		for _, e := range s.Entries {
-			entries = append(entries, searchEntry{
-				Time:      time.Unix(0, e.Timestamp).UTC().Format(time.RFC3339Nano),
-				Timestamp: strconv.FormatInt(e.Timestamp, 10),
-				Labels:    labelMap(s.StreamLabels), Line: e.Line, Metadata: labelMap(e.Metadata),
-			})
+			entries = append(entries, newSearchEntry(e.Timestamp, s.StreamLabels, e.Line, e.Metadata))
 			ts = append(ts, e.Timestamp)
 			if !e.Parsed.IsEmpty() {
 				entries[len(entries)-1].Parsed = labelMap(e.Parsed)
@@ -241,18 +310,83 @@ func (a *API) search(r *http.Request, tenant string) (any, error) {
 	for i, k := range idx {
 		sorted[i] = entries[k]
 	}
-	next := ""
-	if len(entries) == limit {
-		next = encodeCursor(q.last)
-	}
-	return map[string]any{"entries": sorted, "next_cursor": next}, nil
+	return sorted, nil
 }
 
-// matchAll runs a log query over [start, end) and returns every matching
-// entry, within -search.max-select-entries.
-func (a *API) matchAll(ctx context.Context, tenant string, le *logql.LogExpr, query string, start, end int64) ([]logql.Stream, error) {
+// searchQueryString runs a query-string search page through q: up to limit
+// of the entries the pushed-down selection yields, newest first, that match
+// the whole query.
+func searchQueryString(ctx context.Context, q *cursorQuerier, qs *qsQuery, start, end int64, limit int) ([]searchEntry, error) {
+	it, err := q.SelectLogs(ctx, qs.selectParams(start, end, logql.Backward))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	entries := []searchEntry{}
+	for len(entries) < limit && it.Next() {
+		if e := it.At(); qs.match(&e) {
+			entries = append(entries, newSearchEntry(e.Timestamp, e.Labels, e.Line, e.Metadata))
+		}
+	}
+	return entries, it.Err()
+}
+
+// matchAll returns every entry of [start, end) that matches a query, within
+// -search.max-select-entries.
+func (a *API) matchAll(ctx context.Context, tenant string, nq *nativeQuery, start, end int64) ([]logql.Stream, error) {
 	q := &cursorQuerier{s: a.s, tenant: tenant}
-	res, err := logql.NewEngine(q, logql.EngineOpts{}).Exec(ctx, le,
-		logql.QueryParams{Query: query, Start: start, End: end, Direction: logql.Forward, Limit: a.s.cfg.MaxSelectEntries})
+	if nq.qs != nil {
+		return matchQueryString(ctx, q, nq.qs, start, end)
+	}
+	res, err := logql.NewEngine(q, logql.EngineOpts{}).Exec(ctx, nq.le,
+		logql.QueryParams{Query: nq.text, Start: start, End: end, Direction: logql.Forward, Limit: a.s.cfg.MaxSelectEntries})
 	return res.Streams, err
+}
+
+// matchQueryString is matchAll for a query string: the matching entries in
+// time order, as streams of equal labels (stream labels and structured
+// metadata), as the LogQL engine groups them.
+func matchQueryString(ctx context.Context, q *cursorQuerier, qs *qsQuery, start, end int64) ([]logql.Stream, error) {
+	it, err := q.SelectLogs(ctx, qs.selectParams(start, end, logql.Forward))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	groups := map[string]*logql.Stream{}
+	for it.Next() {
+		e := it.At()
+		if !qs.match(&e) {
+			continue
+		}
+		b := labels.NewBuilder(e.Labels)
+		e.Metadata.Range(func(l labels.Label) {
+			if !e.Labels.Has(l.Name) {
+				b.Set(l.Name, l.Value)
+			}
+		})
+		full := b.Labels()
+		s := groups[full.String()]
+		if s == nil {
+			s = &logql.Stream{Labels: full, StreamLabels: e.Labels}
+			groups[full.String()] = s
+		}
+		s.Entries = append(s.Entries, logql.StreamEntry{Timestamp: e.Timestamp, Line: e.Line, Metadata: e.Metadata})
+	}
+	out := make([]logql.Stream, 0, len(groups))
+	for _, s := range groups {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].Labels, out[j].Labels) < 0 })
+	return out, it.Err()
+}
+
+// selectParams is what a query string asks of the Searcher: its pushed-down
+// stream matchers and line filters.
+func (q *qsQuery) selectParams(start, end int64, dir logql.Direction) logql.SelectParams {
+	return logql.SelectParams{Matchers: q.matchers, Start: start, End: end, Direction: dir, LineFilters: q.filters}
+}
+
+// match reports whether an entry satisfies the whole query string.
+func (q *qsQuery) match(e *logql.Entry) bool {
+	return q.root.match(&qsEntry{line: e.Line, labels: e.Labels, metadata: e.Metadata})
 }

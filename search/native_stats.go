@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/siltlog/silt/search/logql"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -28,7 +27,7 @@ type hitsSeries struct {
 // selector is counted from the index's per-block counts; a query with a
 // pipeline runs it. Buckets without hits are left out.
 func (a *API) hits(r *http.Request, tenant string) (any, error) {
-	le, err := logQuery(r)
+	nq, err := parseNativeQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -45,10 +44,10 @@ func (a *API) hits(r *http.Request, tenant string) (any, error) {
 	}
 	by := r.Form.Get("by")
 	var c BucketCounts
-	if len(le.Stages) == 0 {
-		c, err = a.s.CountBuckets(r.Context(), tenant, le.Matchers, start, end, int64(step), by)
+	if nq.le != nil && len(nq.le.Stages) == 0 {
+		c, err = a.s.CountBuckets(r.Context(), tenant, nq.le.Matchers, start, end, int64(step), by)
 	} else {
-		c, err = a.countMatches(r, tenant, le, start, end, int64(step), by)
+		c, err = a.countMatches(r, tenant, nq, start, end, int64(step), by)
 	}
 	if err != nil {
 		return nil, err
@@ -57,9 +56,9 @@ func (a *API) hits(r *http.Request, tenant string) (any, error) {
 }
 
 // countMatches runs a log query and counts its entries per bucket.
-func (a *API) countMatches(r *http.Request, tenant string, le *logql.LogExpr, start, end, step int64, by string) (BucketCounts, error) {
+func (a *API) countMatches(r *http.Request, tenant string, nq *nativeQuery, start, end, step int64, by string) (BucketCounts, error) {
 	c := BucketCounts{Counts: map[string]map[int64]int64{}}
-	streams, err := a.matchAll(r.Context(), tenant, le, r.Form.Get("query"), start, end)
+	streams, err := a.matchAll(r.Context(), tenant, nq, start, end)
 	if err != nil {
 		return c, err
 	}
@@ -96,14 +95,6 @@ func hitsSeriesOf(c BucketCounts, by string) []hitsSeries {
 	return out
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
-}
-
 func boolSet[V any](m map[string]V) map[string]bool {
 	out := make(map[string]bool, len(m))
 	for k := range m {
@@ -127,7 +118,7 @@ type facetValue struct {
 // facets answers /api/v1/facets: the limit most frequent values of every
 // stream label and structured-metadata key among the matching entries.
 func (a *API) facets(r *http.Request, tenant string) (any, error) {
-	le, err := logQuery(r)
+	nq, err := parseNativeQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +130,7 @@ func (a *API) facets(r *http.Request, tenant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	streams, err := a.matchAll(r.Context(), tenant, le, r.Form.Get("query"), start, end)
+	streams, err := a.matchAll(r.Context(), tenant, nq, start, end)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,9 @@ type consumeQuery struct {
 	hasTime        bool
 	limit          int
 	wait           time.Duration
+	// follow streams records as they arrive (api_follow.go): ?follow=true
+	// for Server-Sent Events, or a WebSocket upgrade of the same path.
+	follow bool
 }
 
 func (a *api) parseConsumeQuery(c echo.Context) (consumeQuery, error) {
@@ -81,7 +84,7 @@ func (a *api) parseConsumeQuery(c echo.Context) (consumeQuery, error) {
 			return q, fmt.Errorf("wait %s is longer than the maximum %s (-server.max-long-poll-wait)", q.wait, a.cfg.Server.MaxLongPollWait)
 		}
 	}
-	return q, nil
+	return q, parseFollow(c.Request(), &q)
 }
 
 // parseWait accepts a Go duration or plain seconds.
@@ -115,11 +118,20 @@ func (a *api) handleConsume(c echo.Context) error {
 			return fmt.Errorf("find offset for time %d: %w", q.timeNs, err)
 		}
 	}
-	recs, err := a.readWait(c, l, offset, q)
-	if errors.Is(err, segments.ErrOffsetOutOfRange) {
+	outOfRange := func() error {
 		return httpErrorf(http.StatusRequestedRangeNotSatisfiable,
 			"offset %d is out of range: partition %d of topic %q has offsets %d (log start offset) to %d (high watermark)",
 			offset, p, topic, l.StartOffset(), l.NextOffset())
+	}
+	if q.follow {
+		if offset < l.StartOffset() || offset > l.NextOffset() {
+			return outOfRange()
+		}
+		return a.follow(c, l, offset, q.limit)
+	}
+	recs, err := a.readWait(c, l, offset, q)
+	if errors.Is(err, segments.ErrOffsetOutOfRange) {
+		return outOfRange()
 	}
 	if err != nil {
 		return fmt.Errorf("read %s/%d at offset %d: %w", topic, p, offset, err)

@@ -83,6 +83,7 @@ type ServerConfig struct {
 	GracefulShutdownTimeout time.Duration `yaml:"graceful_shutdown_timeout"`
 	MaxRequestBodyBytes     int64         `yaml:"max_request_body_bytes"`
 	MaxLongPollWait         time.Duration `yaml:"max_long_poll_wait"`
+	FollowKeepalive         time.Duration `yaml:"follow_keepalive"`
 	LogLevel                string        `yaml:"log_level"`
 	LogFormat               string        `yaml:"log_format"`
 }
@@ -97,6 +98,8 @@ func (c *ServerConfig) RegisterFlags(f *flag.FlagSet) {
 		"Largest accepted request body; larger requests get 413 and write nothing.")
 	f.DurationVar(&c.MaxLongPollWait, "server.max-long-poll-wait", 30*time.Second,
 		"Longest wait= a consume request may ask for.")
+	f.DurationVar(&c.FollowKeepalive, "server.follow-keepalive", 15*time.Second,
+		"How long a follow stream (SSE or WebSocket) stays silent before a keepalive; keep it under your proxies' idle timeout.")
 	f.StringVar(&c.LogLevel, "log.level", "info", "Log level: debug, info, warn or error.")
 	f.StringVar(&c.LogFormat, "log.format", "logfmt", "Log format: logfmt or json.")
 }
@@ -112,6 +115,8 @@ func (c *ServerConfig) Validate() error {
 		return errors.New("server.max-request-body-bytes must be positive")
 	case c.MaxLongPollWait < 0:
 		return errors.New("server.max-long-poll-wait must not be negative")
+	case c.FollowKeepalive <= 0:
+		return errors.New("server.follow-keepalive must be positive")
 	case c.LogFormat != "logfmt" && c.LogFormat != "json":
 		return fmt.Errorf("log.format must be logfmt or json, got %q", c.LogFormat)
 	}

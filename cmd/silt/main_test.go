@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type testServer struct {
 	dir  string
 	app  *App
 	http *http.Client
+	// stop shuts the server down (once) and returns App.Run's error.
+	stop func() error
 }
 
 // startServer runs the real App with args added to a free port, a temp data
@@ -53,10 +56,10 @@ func startServer(t *testing.T, args ...string) *testServer {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	ts := &testServer{url: "http://" + app.http.Addr(), dir: dir, app: app, http: &http.Client{Transport: &http.Transport{}}}
+	ts := &testServer{url: "http://" + app.http.Addr(), dir: dir, app: app, http: &http.Client{Transport: &http.Transport{}},
+		stop: sync.OnceValue(func() error { cancel(); return <-done })}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := ts.stop(); err != nil {
 			t.Errorf("server stopped with error: %v", err)
 		}
 		ts.http.CloseIdleConnections()
