@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -158,15 +159,18 @@ func indexMatchType(t labels.MatchType) index.MatchType {
 func readSource(ctx context.Context, sel *selection, src *source, start, end int64,
 	fn func(st *stream, r *segments.Record) error) error {
 	sel.topic, sel.partition = src.topic, src.partition
-	_, err := src.log.Scan(ctx, src.from, func(r *segments.Record) error {
-		if r.Offset >= src.to {
-			return segments.ErrStopScan
-		}
+	var lastKey []byte
+	var last *stream
+	_, err := src.log.ScanRange(ctx, src.from, src.to, func(r *segments.Record) error {
 		if r.Timestamp < start || r.Timestamp >= end {
 			return nil
 		}
-		if st := sel.stream(src.topic, r.Key); st.match {
-			return fn(st, r)
+		if last == nil || !bytes.Equal(r.Key, lastKey) {
+			last = sel.stream(src.topic, r.Key)
+			lastKey = append(lastKey[:0], r.Key...)
+		}
+		if last.match {
+			return fn(last, r)
 		}
 		return nil
 	})

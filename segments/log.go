@@ -48,6 +48,7 @@ type Log struct {
 	kick     chan struct{} // wakes the background compactor
 	slots    chan struct{} // shared among logs: one token per compaction that may run
 	syncer   *Syncer       // shared among logs: fsync rounds
+	cache    *BlockCache   // shared among logs: decompressed warm blocks (nil: none)
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }

@@ -261,20 +261,11 @@ func (s *warmSegment) readBatches(dst []byte, off int64, maxBytes int) ([]byte, 
 
 func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	comp := make([]byte, e.compLen)
-	if _, err := s.f.ReadAt(comp, int64(e.position)); err != nil {
-		return dst, &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
+	raw, err := s.decompress(i)
+	if err != nil {
+		return dst[:0], err
 	}
-	if crc32.Checksum(comp, castagnoli) != e.crc {
-		return dst, &CorruptionError{File: s.path, Offset: int64(e.position), Err: errors.New("block checksum mismatch")}
-	}
-	raw, err := zstdDecoder.DecodeAll(comp, make([]byte, 0, e.rawLen))
-	if err == nil && len(raw) != int(e.rawLen) {
-		err = fmt.Errorf("block decompressed to %d bytes, want %d", len(raw), e.rawLen)
-	}
-	if err == nil {
-		dst, err = decodeBlock(dst, raw, e.base)
-	}
+	dst, err = decodeBlock(dst, raw, e.base)
 	if err == nil && (len(dst) == 0 || batchView(dst).baseOffset() != e.base) {
 		err = errors.New("block does not start at its base offset")
 	}
@@ -282,6 +273,26 @@ func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 		return dst[:0], &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
 	}
 	return dst, nil
+}
+
+// decompress reads block i, checks its CRC and decompresses it.
+func (s *warmSegment) decompress(i int) ([]byte, error) {
+	e := &s.blocks[i]
+	comp := make([]byte, e.compLen)
+	if _, err := s.f.ReadAt(comp, int64(e.position)); err != nil {
+		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
+	}
+	if crc32.Checksum(comp, castagnoli) != e.crc {
+		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: errors.New("block checksum mismatch")}
+	}
+	raw, err := zstdDecoder.DecodeAll(comp, make([]byte, 0, e.rawLen))
+	if err == nil && len(raw) != int(e.rawLen) {
+		err = fmt.Errorf("block decompressed to %d bytes, want %d", len(raw), e.rawLen)
+	}
+	if err != nil {
+		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
+	}
+	return raw, nil
 }
 
 // appendBatchesFrom appends batches of src holding offsets >= off while they fit in

@@ -131,6 +131,9 @@ func (c *ServerConfig) Validate() error {
 type StorageConfig struct {
 	DataDir  string          `yaml:"data_dir"`
 	Segments segments.Config `yaml:"segments"`
+	// BlockCacheBytes bounds the decompressed warm blocks kept in memory for
+	// searches and replays.
+	BlockCacheBytes int64 `yaml:"block_cache_bytes"`
 }
 
 // RegisterFlags registers the storage flags; segment flags get the
@@ -138,12 +141,17 @@ type StorageConfig struct {
 func (c *StorageConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.DataDir, "storage.data-dir", "./data", "Directory holding the topic registry and every partition log.")
 	c.Segments.RegisterFlags("storage.segments.", f)
+	f.Int64Var(&c.BlockCacheBytes, "storage.block-cache-bytes", 1<<30,
+		"Memory for decompressed blocks of warm segments, so repeated searches decompress them once (0 disables).")
 }
 
 // Validate reports the first invalid storage setting.
 func (c *StorageConfig) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("storage.data-dir must not be empty")
+	}
+	if c.BlockCacheBytes < 0 {
+		return errors.New("storage.block-cache-bytes must not be negative")
 	}
 	if err := c.Segments.Validate(); err != nil {
 		return fmt.Errorf("storage.segments: %w", err)

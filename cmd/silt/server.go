@@ -60,7 +60,8 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		buildInfoCollector(),
 	)
 	segMetrics := segments.NewMetrics(a.registry)
-	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics)
+	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics).
+		WithBlockCache(segments.NewBlockCache(cfg.Storage.BlockCacheBytes, a.registry))
 
 	// Committed consumer group offsets, shared by the Kafka coordinator and
 	// the HTTP groups API.

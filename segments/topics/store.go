@@ -62,6 +62,8 @@ type Store struct {
 	compactions chan struct{}
 	// syncer gathers the partitions' fsyncs into shared rounds.
 	syncer *segments.Syncer
+	// cache holds decompressed warm blocks for every partition (nil: none).
+	cache *segments.BlockCache
 
 	mu      sync.Mutex
 	reg     *Registry                      // guarded by mu; nil until started
@@ -85,6 +87,13 @@ func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.L
 		syncer:      segments.NewSyncer(),
 	}
 	s.Service = services.NewBasicService(s.starting, s.running, s.stopping).WithName("store")
+	return s
+}
+
+// WithBlockCache makes every partition log read warm blocks through c. Call it
+// before the store starts.
+func (s *Store) WithBlockCache(c *segments.BlockCache) *Store {
+	s.cache = c
 	return s
 }
 
@@ -181,6 +190,7 @@ func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) 
 		segments.WithLogger(s.logger.With("tenant", tenant, "topic", t.Name, "partition", p)),
 		segments.WithCompactionSlots(s.compactions),
 		segments.WithSyncer(s.syncer),
+		segments.WithBlockCache(s.cache),
 	}
 	if s.metrics != nil {
 		opts = append(opts, segments.WithMetrics(s.metrics))

@@ -1,0 +1,83 @@
+package segments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestScanRangeMatchesRecords: ScanRange yields exactly the records of
+// [from, to), over raw and warm segments, plain and producer-compressed
+// batches, with and without the block cache, and stops where asked.
+func TestScanRangeMatchesRecords(t *testing.T) {
+	for _, cacheBytes := range []int64{0, 1 << 20} {
+		t.Run(fmt.Sprintf("cache=%d", cacheBytes), func(t *testing.T) {
+			cache := NewBlockCache(cacheBytes, nil)
+			l := openTest(t, t.TempDir(), testConfig(), WithBlockCache(cache))
+			defer l.Close()
+			appendN(t, l, 1500, 37)
+			var e BatchEncoder
+			next := l.NextOffset()
+			if _, err := l.AppendBatch(compressBatch(t, e.AppendBatch(nil, recordsFor(next, 25)), kgo.ZstdCompression()), 1); err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 500, 11)
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Compact(); err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 300, 7) // raw segments after the warm ones
+			end := l.NextOffset()
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := 0; i < 60; i++ {
+				from := rng.Int64N(end)
+				to := from + rng.Int64N(end-from+50)
+				for pass := 0; pass < 2; pass++ { // the second pass hits the cache
+					checkScanRange(t, l, from, to)
+				}
+			}
+		})
+	}
+}
+
+func checkScanRange(t *testing.T, l *Log, from, to int64) {
+	t.Helper()
+	want := min(to, l.NextOffset())
+	off := from
+	next, err := l.ScanRange(context.Background(), from, to, func(r *Record) error {
+		if r.Offset != off {
+			return fmt.Errorf("offset %d, want %d", r.Offset, off)
+		}
+		if err := sameRecord(*r, recordFor(off)); err != nil {
+			return fmt.Errorf("offset %d: %w", off, err)
+		}
+		off++
+		return nil
+	})
+	if err != nil || next != want || off != want {
+		t.Fatalf("ScanRange(%d, %d) = %d, %v after %d records; want next %d", from, to, next, err, off-from, want)
+	}
+	stopAt := from + (want-from)/2
+	next, err = l.ScanRange(context.Background(), from, to, func(r *Record) error {
+		if r.Offset == stopAt {
+			return ErrStopScan
+		}
+		return nil
+	})
+	if want > from && (err != nil || next != stopAt+1) {
+		t.Fatalf("stop at %d: next %d, err %v", stopAt, next, err)
+	}
+	boom := errors.New("boom")
+	if want > from {
+		_, err = l.ScanRange(context.Background(), from, to, func(*Record) error { return boom })
+		if !errors.Is(err, boom) {
+			t.Fatalf("callback error: got %v", err)
+		}
+	}
+}
