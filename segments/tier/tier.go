@@ -120,8 +120,10 @@ func (p *partitionStore) Upload(ctx context.Context, a segments.ColdAttempt, seg
 	return nil
 }
 
+// put uploads a small object under the same rate limit.
 func (p *partitionStore) put(ctx context.Context, name string, data []byte) error {
-	if err := p.t.bkt.Upload(ctx, name, bytes.NewReader(data)); err != nil {
+	r := &uploadReader{ctx: ctx, r: bytes.NewReader(data), limiter: p.t.limiter, size: int64(len(data)), crc: crc32.NewIEEE()}
+	if err := p.t.bkt.Upload(ctx, name, r); err != nil {
 		return err
 	}
 	p.t.metrics.uploadBytes.Add(float64(len(data)))
