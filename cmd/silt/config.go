@@ -17,6 +17,7 @@ import (
 	"github.com/siltlog/silt/kafka"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/tier"
 	"github.com/siltlog/silt/segments/topics"
 )
 
@@ -126,6 +127,8 @@ func (c *ServerConfig) Validate() error {
 type StorageConfig struct {
 	DataDir  string          `yaml:"data_dir"`
 	Segments segments.Config `yaml:"segments"`
+	// Cold is the object storage of the cold tier (off unless type is set).
+	Cold tier.Config `yaml:"cold"`
 }
 
 // RegisterFlags registers the storage flags; segment flags get the
@@ -133,6 +136,7 @@ type StorageConfig struct {
 func (c *StorageConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.DataDir, "storage.data-dir", "./data", "Directory holding the topic registry and every partition log.")
 	c.Segments.RegisterFlags("storage.segments.", f)
+	c.Cold.RegisterFlags("storage.cold.", f)
 }
 
 // Validate reports the first invalid storage setting.
@@ -142,6 +146,9 @@ func (c *StorageConfig) Validate() error {
 	}
 	if err := c.Segments.Validate(); err != nil {
 		return fmt.Errorf("storage.segments: %w", err)
+	}
+	if err := c.Cold.Validate(); err != nil {
+		return fmt.Errorf("storage.cold: %w", err)
 	}
 	return nil
 }

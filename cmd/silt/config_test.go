@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func TestConfigPrintRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("printed config does not load: %v\n%s", err, out)
 	}
-	if sa2.cfg != sa.cfg {
+	if !reflect.DeepEqual(sa2.cfg, sa.cfg) {
 		t.Errorf("round trip changed config:\n%+v\n%+v", sa2.cfg, sa.cfg)
 	}
 }

@@ -56,7 +56,7 @@ func (s *S3Server) Start(t *testing.T) {
 		s.Endpoint = l.Addr().String()
 		_ = l.Close()
 	}
-	s.cmd = exec.Command(s.bin, "--port", s.Endpoint, "--access", s.AccessKey, "--secret", s.Secret, "posix", s.Dir)
+	s.cmd = exec.Command(s.bin, "--quiet", "--port", s.Endpoint, "--access", s.AccessKey, "--secret", s.Secret, "posix", s.Dir)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start versitygw: %v", err)

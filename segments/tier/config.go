@@ -23,7 +23,7 @@ type Config struct {
 	// Type is "filesystem" or "s3"; empty disables the cold tier.
 	Type string `yaml:"type"`
 	// Config is the provider's own configuration, passed to it as YAML.
-	Config map[string]any `yaml:"config"`
+	Config map[string]any `yaml:"config,omitempty"`
 	// Prefix is prepended to every object name.
 	Prefix string `yaml:"prefix"`
 	// UploadBytesPerSecond limits uploads across every partition (0 = no limit).

@@ -19,7 +19,7 @@ type Config struct {
 	LocalRetentionBytes int64 `yaml:"local_retention_bytes"`
 	// TenantOverrides holds per-tenant retention defaults, under Kafka's names;
 	// a topic's own settings override them.
-	TenantOverrides map[string]Policy `yaml:"tenant_overrides"`
+	TenantOverrides map[string]Policy `yaml:"tenant_overrides,omitempty"`
 }
 
 // RegisterFlags registers the topics flags with the "topics." prefix.
