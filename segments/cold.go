@@ -137,7 +137,7 @@ func (l *Log) loadColdIndex(ctx context.Context, e *coldEntry) (*segment, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(l.fs, path, data); err != nil {
+	if err := writeColdIndex(l.fs, path, data); err != nil {
 		return nil, fmt.Errorf("keep cold index %s: %w", path, err)
 	}
 	s.fs = l.fs

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -356,7 +357,7 @@ func (l *Log) uploadObjects(ctx context.Context, w *warmSegment, e *coldEntry) (
 	if err := l.cold.Upload(ctx, e.attempt(), io.NewSectionReader(w.f, 0, w.size), index); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(l.fs, l.coldIndexPath(e), index); err != nil {
+	if err := writeColdIndex(l.fs, l.coldIndexPath(e), index); err != nil {
 		return nil, err
 	}
 	up := *e
@@ -367,4 +368,27 @@ func (l *Log) uploadObjects(ctx context.Context, w *warmSegment, e *coldEntry) (
 	}
 	cs.fs = l.fs
 	return cs, nil
+}
+
+// writeColdIndex publishes a local index copy by temp file and rename, without
+// fsync: a copy lost or torn in a crash fails its footer CRC at Open and is
+// fetched again from the index object.
+func writeColdIndex(fsys FS, path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = fsys.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -28,7 +28,7 @@ type S3Server struct {
 // StartS3 runs versitygw (installed by scripts/test-deps.sh; Require skips or
 // fails without it) on 127.0.0.1 with a free port and a temp directory, creates
 // an empty bucket, and stops it at the end of the test.
-func StartS3(t *testing.T) *S3Server {
+func StartS3(t testing.TB) *S3Server {
 	t.Helper()
 	s := &S3Server{bin: Require(t, "versitygw"), AccessKey: "silt-test", Secret: "silt-test-secret", Bucket: "silt", Dir: t.TempDir()}
 	s.Start(t)
@@ -46,7 +46,7 @@ func StartS3(t *testing.T) *S3Server {
 }
 
 // Start (re)starts the gateway; after Stop it comes back on the same port.
-func (s *S3Server) Start(t *testing.T) {
+func (s *S3Server) Start(t testing.TB) {
 	t.Helper()
 	if s.Endpoint == "" {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

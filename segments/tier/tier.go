@@ -97,12 +97,15 @@ func (p *partitionStore) object(a segments.ColdAttempt, name string) string {
 func (p *partitionStore) Upload(ctx context.Context, a segments.ColdAttempt, segment io.Reader, index []byte) error {
 	began := time.Now()
 	r := &uploadReader{ctx: ctx, r: segment, limiter: p.t.limiter, size: a.Bytes, crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+	// The index goes up alongside the segment; meta.json only after both.
+	indexDone := make(chan error, 1)
+	go func() { indexDone <- p.put(ctx, p.object(a, IndexObject), index) }()
 	err := p.t.bkt.Upload(ctx, p.object(a, SegmentObject), r)
 	if err == nil && r.n != a.Bytes {
 		err = fmt.Errorf("segment read %d bytes, want %d", r.n, a.Bytes)
 	}
-	if err == nil {
-		err = p.put(ctx, p.object(a, IndexObject), index)
+	if ierr := <-indexDone; err == nil {
+		err = ierr
 	}
 	if err == nil {
 		meta, merr := json.Marshal(Meta{Version: metaVersion, Tenant: p.tenant, Topic: p.topic, Partition: p.partition,
