@@ -68,6 +68,12 @@ func (l *Log) TierStats() TierStats {
 func (l *Log) Tier(ctx context.Context, now time.Time, r Retention) error {
 	l.tierMu.Lock()
 	defer l.tierMu.Unlock()
+	l.mu.RLock()
+	closed := l.mu.closed
+	l.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	if l.cold == nil {
 		return l.enforceRetention(now, r.Age, r.Bytes)
 	}
@@ -391,4 +397,21 @@ func writeColdIndex(fsys FS, path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ColdAttempts lists the upload attempts whose objects may still exist in the
+// cold tier, from the MANIFEST of the closed log in dir. Deleting a topic uses it
+// to delete its objects without listing the bucket.
+func ColdAttempts(dir string) ([]ColdAttempt, error) {
+	m, err := readManifest(OSFS, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []ColdAttempt
+	for _, e := range m.Cold {
+		if e.State != coldDeleteFinished {
+			out = append(out, e.attempt())
+		}
+	}
+	return out, nil
 }
