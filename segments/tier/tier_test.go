@@ -319,8 +319,11 @@ func TestFaults(t *testing.T) {
 		fill(t, l, n)
 		ft.match.Store("PUT")
 		ft.delay.Store(int64(300 * time.Millisecond))
-		go func() { time.Sleep(100 * time.Millisecond); srv.Stop() }()
-		if err := l.Tier(context.Background(), time.Now(), allCold); err == nil {
+		stopped := make(chan struct{})
+		go func() { time.Sleep(100 * time.Millisecond); srv.Stop(); close(stopped) }()
+		err := l.Tier(context.Background(), time.Now(), allCold)
+		<-stopped
+		if err == nil {
 			t.Fatal("Tier with the server gone: no error")
 		}
 		ft.match.Store("")

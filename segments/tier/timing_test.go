@@ -192,9 +192,6 @@ func BenchmarkColdRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	if err := l.Tier(context.Background(), time.Now(), allCold); err != nil {
-		b.Fatal(err)
-	}
 	next := l.NextOffset()
 	needle := []byte("req=00000000")
 	scan := func(b *testing.B, search bool) {
@@ -210,6 +207,16 @@ func BenchmarkColdRead(b *testing.B) {
 		if err != nil || n != next {
 			b.Fatalf("scan: %d of %d records, %v", n, next, err)
 		}
+	}
+	// The floor: the same warm segments read from local disk.
+	b.Run("replay/local-warm", func(b *testing.B) {
+		b.SetBytes(raw)
+		for i := 0; i < b.N; i++ {
+			scan(b, false)
+		}
+	})
+	if err := l.Tier(context.Background(), time.Now(), allCold); err != nil {
+		b.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name          string
