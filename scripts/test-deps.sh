@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# Installs the external programs that tests need, only those missing, with
-# apt-get (and only when running as root). Tests find them through
-# segments/testtool.Require, which skips locally and fails under CI=true.
+# Installs the external programs that tests need, only those missing: Go
+# programs with `go install` (into $(go env GOBIN), else $(go env GOPATH)/bin),
+# Debian packages with apt-get (only when running as root). Tests find them
+# through segments/testtool.Require, which skips locally and fails under CI=true.
 set -euo pipefail
+
+# Go programs: command -> module@version. Pinned, fetched through the module proxy.
+declare -A go_tools=(
+	[versitygw]=github.com/versity/versitygw/cmd/versitygw@v1.8.0
+)
+gobin="$(go env GOBIN)"
+[ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+for tool in "${!go_tools[@]}"; do
+	if command -v "$tool" >/dev/null 2>&1 || [ -x "$gobin/$tool" ]; then
+		continue
+	fi
+	echo "test-deps: go install ${go_tools[$tool]} into $gobin" >&2
+	GOBIN="$gobin" go install "${go_tools[$tool]}"
+done
 
 # what to look for (a command, or an absolute path for a plugin) -> Debian package
 declare -A packages=(

@@ -149,8 +149,8 @@ func benchStore(dir string) (*topics.Store, error) {
 	seg.SegmentBytes = 32 << 20
 	seg.FsyncInterval = time.Second // setup speed; queries do not depend on it
 	// The server's default block cache (-storage.block-cache-bytes).
-	store := topics.NewStore(dir, tcfg, seg, slog.New(slog.DiscardHandler), nil).
-		WithBlockCache(segments.NewBlockCache(1<<30, nil))
+	store := topics.NewStore(dir, tcfg, seg, slog.New(slog.DiscardHandler), nil,
+		topics.WithBlockCache(segments.NewBlockCache(1<<30, nil)))
 	return store, services.StartAndAwaitRunning(context.Background(), store)
 }
 

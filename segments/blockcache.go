@@ -16,8 +16,8 @@ type BlockCache struct {
 	max int64
 
 	mu    sync.Mutex
-	size  int64                       // guarded by mu
-	lru   *list.List                  // guarded by mu; front = most recent
+	size  int64                      // guarded by mu
+	lru   *list.List                 // guarded by mu; front = most recent
 	items map[blockKey]*list.Element // guarded by mu
 
 	hits, misses prometheus.Counter

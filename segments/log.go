@@ -28,29 +28,34 @@ type Log struct {
 	// appendMu, then syncMu, then mu.
 	appendMu sync.Mutex
 
-	// compactMu serialises compactions; held before appendMu.
-	compactMu sync.Mutex
-
 	syncMu  sync.Mutex
 	durable int64 // guarded by syncMu: offsets below are fsynced
 
 	mu struct {
 		sync.RWMutex
-		segs     []*segment // in offset order; the last is active
-		start    int64      // log start offset
-		visible  int64      // offsets below are readable (durable under the policy)
-		writeErr error      // first failed write or fsync: appends refuse after it
+		segs  []*segment // in offset order; the last is active
+		start int64      // log start offset, in any tier
+		// cold holds the readable cold segments (uploaded attempts whose index is
+		// loaded), in offset order; attempts lists every upload attempt of the
+		// MANIFEST. Both change only with appendMu held too.
+		cold     []*segment
+		attempts []coldEntry
+		visible  int64 // offsets below are readable (durable under the policy)
+		writeErr error // first failed write or fsync: appends refuse after it
 		closed   bool
 		changed  chan struct{} // closed when visible grows
 	}
 
-	recovery Recovery
-	kick     chan struct{} // wakes the background compactor
-	slots    chan struct{} // shared among logs: one token per compaction that may run
-	syncer   *Syncer       // shared among logs: fsync rounds
-	cache    *BlockCache   // shared among logs: decompressed warm blocks (nil: none)
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	recovery  Recovery
+	cold      ColdStore     // nil: no cold tier
+	tierMu    sync.Mutex    // one tier cycle at a time
+	compactMu sync.Mutex    // makes compactions of the log run one at a time; held before appendMu
+	kick      chan struct{} // wakes the background compactor
+	slots     chan struct{} // shared among logs: one token per compaction that may run
+	syncer    *Syncer       // shared among logs: fsync rounds
+	cache     *BlockCache   // shared among logs: decompressed warm blocks (nil: none)
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Recovery reports what Open found and repaired.
@@ -134,6 +139,9 @@ func (l *Log) recover() error {
 	}
 	l.removeOrphans(names, m)
 	l.mu.start = m.StartOffset
+	if err := l.recoverCold(m); err != nil {
+		return err
+	}
 	expect := m.StartOffset
 	for i, ms := range m.Segments {
 		active := i == len(m.Segments)-1 && ms.Layout == layoutLog
@@ -148,9 +156,6 @@ func (l *Log) recover() error {
 		if s.base > expect && len(l.mu.segs) > 0 {
 			l.recovery.Lost = append(l.recovery.Lost, [2]int64{expect, s.base})
 		}
-		if len(l.mu.segs) == 0 {
-			l.mu.start = s.base
-		}
 		l.mu.segs = append(l.mu.segs, s)
 		expect = s.next()
 	}
@@ -158,10 +163,8 @@ func (l *Log) recover() error {
 		if err := l.createActive(max(expect, m.StartOffset)); err != nil {
 			return err
 		}
-		if len(l.mu.segs) == 1 {
-			l.mu.start = l.mu.segs[0].base
-		}
 	}
+	l.mu.start = max(m.StartOffset, l.firstOffsetLocked())
 	return l.writeManifest()
 }
 
@@ -194,6 +197,11 @@ func manifestFromNames(names []string) *manifest {
 // interrupted compaction, retention or rename.
 func (l *Log) removeOrphans(names []string, m *manifest) {
 	live := map[string]bool{manifestName: true}
+	for _, e := range m.Cold {
+		if e.State == coldUploaded {
+			live[coldIndexName(e.Base, e.ID)] = true
+		}
+	}
 	for _, s := range m.Segments {
 		if s.Layout == layoutLog {
 			live[segmentName(s.Base, logExt)] = true
@@ -204,7 +212,7 @@ func (l *Log) removeOrphans(names []string, m *manifest) {
 	}
 	for _, n := range names {
 		_, _, isSeg := parseSegmentName(n)
-		if live[n] || !(isSeg || strings.HasSuffix(n, tmpSuffix)) {
+		if live[n] || !(isSeg || strings.HasSuffix(n, tmpSuffix) || strings.HasSuffix(n, coldExt)) {
 			continue
 		}
 		if err := l.fs.Remove(filepath.Join(l.dir, n)); err == nil {
@@ -333,7 +341,7 @@ func (l *Log) createActive(base int64) error {
 // in Open).
 func (l *Log) writeManifest() error {
 	l.mu.RLock()
-	m := &manifest{StartOffset: l.mu.start}
+	m := &manifest{StartOffset: l.mu.start, Cold: pruneDeleted(l.mu.attempts)}
 	for _, s := range l.mu.segs {
 		m.Segments = append(m.Segments, manifestSegment{Base: s.base, Layout: s.layout()})
 	}
@@ -347,7 +355,7 @@ func (l *Log) Recovery() Recovery { return l.recovery }
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// StartOffset returns the first offset still held.
+// StartOffset returns the first offset still held, in any tier.
 func (l *Log) StartOffset() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -362,7 +370,7 @@ func (l *Log) NextOffset() int64 {
 	return l.mu.visible
 }
 
-// Size returns the bytes of all segments.
+// Size returns the bytes of all local segments (the cold tier not included).
 func (l *Log) Size() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -373,7 +381,7 @@ func (l *Log) Size() int64 {
 	return n
 }
 
-// SegmentCount returns the number of live segments, the active one included.
+// SegmentCount returns the number of local segments, the active one included.
 func (l *Log) SegmentCount() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -428,8 +436,8 @@ func (l *Log) Close() error {
 
 func (l *Log) closeSegments() {
 	l.mu.Lock()
-	segs := l.mu.segs
-	l.mu.segs = nil
+	segs := append(l.mu.segs, l.mu.cold...)
+	l.mu.segs, l.mu.cold = nil, nil
 	l.mu.Unlock()
 	for _, s := range segs {
 		s.release()

@@ -84,12 +84,13 @@ func (l *Log) Compact() error {
 }
 
 // compact writes seg as a .zst segment and swaps it in. Compactions of one log
-// are serialised: Compact and the background may pick the same segment.
+// run one at a time (the background compactor, Compact and the tier cycle all
+// call it), and a segment already compacted or deleted is skipped.
 func (l *Log) compact(seg *segment) error {
 	l.compactMu.Lock()
 	defer l.compactMu.Unlock()
-	if seg.dead.Load() {
-		return nil // compacted (or deleted) meanwhile
+	if !l.isLive(seg) {
+		return nil
 	}
 	r := seg.raw
 	path := segmentPath(l.dir, seg.base, zstExt)
@@ -128,6 +129,18 @@ func (l *Log) compact(seg *segment) error {
 	l.metrics.compactedOut.Add(float64(size))
 	l.logger.Debug("compacted segment", "base", seg.base, "raw_bytes", r.size, "zst_bytes", size)
 	return nil
+}
+
+// isLive reports whether seg is still in the local segment list.
+func (l *Log) isLive(seg *segment) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, s := range l.mu.segs {
+		if s == seg {
+			return true
+		}
+	}
+	return false
 }
 
 // replaceSegment swaps old for new in the segment list if old is still there.
@@ -181,7 +194,7 @@ func (l *Log) enforceRetention(now time.Time, age time.Duration, bytes int64) er
 	victims := append([]*segment(nil), l.mu.segs[:n]...)
 	l.mu.segs = l.mu.segs[n:]
 	if n > 0 {
-		l.mu.start = l.mu.segs[0].base
+		l.mu.start = max(l.mu.start, l.firstOffsetLocked())
 	}
 	l.mu.Unlock()
 	if n == 0 {
@@ -221,7 +234,7 @@ func (l *Log) quarantineOnCorruption(seg *segment, err error) {
 	}
 	l.mu.segs = append(l.mu.segs[:idx:idx], l.mu.segs[idx+1:]...)
 	if idx == 0 {
-		l.mu.start = l.mu.segs[0].base
+		l.mu.start = max(l.mu.start, l.firstOffsetLocked())
 	}
 	l.mu.Unlock()
 	moved := seg.moveToQuarantine()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"slices"
 	"sort"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // ReadBatches appends to dst whole record batches starting with the one that holds
@@ -63,6 +65,16 @@ func (l *Log) locate(off int64) (*segment, location, error) {
 		return nil, loc, nil
 	}
 	segs := l.mu.segs
+	if off < segs[0].base {
+		seg, err := l.coldForLocked(off)
+		if err != nil || seg != nil {
+			if seg != nil {
+				loc.next = seg.next()
+				seg.acquire()
+			}
+			return seg, loc, err
+		}
+	}
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].base > off })-1, 0)
 	for i < len(segs)-1 && segs[i].next() <= off {
 		i++
@@ -75,6 +87,29 @@ func (l *Log) locate(off int64) (*segment, location, error) {
 	}
 	seg.acquire()
 	return seg, loc, nil
+}
+
+// coldForLocked returns the cold segment holding off, or the first one after
+// off when off is in a hole, or nil when no cold segment is at or after off.
+// Callers hold mu.
+func (l *Log) coldForLocked(off int64) (*segment, error) {
+	for _, e := range l.mu.attempts {
+		if e.State != coldUploaded || off < e.Base || off >= e.Next {
+			continue
+		}
+		if l.cold == nil {
+			return nil, fmt.Errorf("offset %d is in cold segment %s, but no cold store is configured", off, e.attempt().Key())
+		}
+		if coldByID(l.mu.cold, e.ID) == nil {
+			return nil, fmt.Errorf("offset %d is in cold segment %s, whose index is not loaded yet (retried each tier cycle)", off, e.attempt().Key())
+		}
+	}
+	cold := l.mu.cold
+	i := sort.Search(len(cold), func(i int) bool { return cold[i].next() > off })
+	if i == len(cold) {
+		return nil, nil
+	}
+	return cold[i], nil
 }
 
 // trimToLimit drops batches of dst[from:] based at or past limit.
@@ -167,7 +202,7 @@ func (l *Log) OffsetForTime(ts int64) (int64, error) {
 func (l *Log) timeHint(ms int64) (int64, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	for _, s := range l.mu.segs {
+	for _, s := range append(slices.Clip(l.mu.cold), l.mu.segs...) {
 		if s.maxTimestamp() < ms {
 			continue
 		}

@@ -13,7 +13,8 @@ import (
 type segment struct {
 	base   int64
 	raw    *rawSegment  // set for the .log layout
-	warm   *warmSegment // set for the .zst layout
+	warm   *warmSegment // set for the .zst layout, and for cold segments
+	cold   *coldInfo    // set for a cold segment (its warm reads from the bucket)
 	opened time.Time    // when the segment became active, for SegmentAge rolls
 
 	refs atomic.Int32 // the Log holds one while the segment is live
@@ -72,6 +73,9 @@ func (s *segment) file() File {
 
 // paths lists every file that belongs to the segment.
 func (s *segment) paths() []string {
+	if s.cold != nil {
+		return []string{filepath.Join(s.dir, coldIndexName(s.base, s.cold.entry.ID))}
+	}
 	if s.raw != nil {
 		return []string{s.raw.path, segmentPath(s.dir, s.base, indexExt)}
 	}

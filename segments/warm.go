@@ -219,6 +219,14 @@ func (s *warmSegment) loadFooter(base int64) error {
 
 func (s *warmSegment) next() int64 { return s.blocks[len(s.blocks)-1].next }
 
+func (s *warmSegment) minTimestamp() int64 {
+	m := int64(1<<63 - 1)
+	for i := range s.blocks {
+		m = min(m, s.blocks[i].minTs)
+	}
+	return m
+}
+
 func (s *warmSegment) maxTimestamp() int64 {
 	m := int64(-1)
 	for i := range s.blocks {
@@ -280,6 +288,10 @@ func (s *warmSegment) decompress(i int) ([]byte, error) {
 	e := &s.blocks[i]
 	comp := make([]byte, e.compLen)
 	if _, err := s.f.ReadAt(comp, int64(e.position)); err != nil {
+		var cre *coldReadError
+		if errors.As(err, &cre) { // the bucket failed, not the data: retryable
+			return nil, fmt.Errorf("%s block at byte %d: %w", s.path, e.position, err)
+		}
 		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
 	}
 	if crc32.Checksum(comp, castagnoli) != e.crc {

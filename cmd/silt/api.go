@@ -66,6 +66,9 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.POST(topics, a.handleCreateTopic, a.tenantMiddleware)
 	e.GET(topics+"/:topic", a.handleGetTopic, a.tenantMiddleware)
 	e.DELETE(topics+"/:topic", a.handleDeleteTopic, a.tenantMiddleware)
+	e.GET(topics+"/:topic/config", a.handleGetTopicConfig, a.tenantMiddleware)
+	e.PATCH(topics+"/:topic/config", a.handleSetTopicConfig, a.tenantMiddleware)
+	e.PUT(topics+"/:topic/config", a.handleSetTopicConfig, a.tenantMiddleware)
 	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
 	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
 	const groupsPath = "/api/v1/groups"

@@ -37,8 +37,17 @@ func TestCLIProduceConsumeTopics(t *testing.T) {
 	}
 
 	code, out, _ = ts.runCLI(t, "", "topics")
-	if code != 0 || !strings.Contains(out, "TENANT") || !regexpLine(out, "fake logs 1 0 3") || !regexpLine(out, "fake metrics 1 0 0 0") {
+	// TENANT TOPIC PARTITION START LOCAL_START END HOT_BYTES HOT_SEGS ...
+	if code != 0 || !strings.Contains(out, "TENANT") || !regexpLine(out, "fake logs 1 0 0 3") || !regexpLine(out, "fake metrics 1 0 0 0 0 0") {
 		t.Errorf("topics = %d\n%s", code, out)
+	}
+	code, out, errOut = ts.runCLI(t, "", "topics", "-topic", "logs", "-set", "retention.ms=3600000", "-set", "local.retention.ms=-2")
+	if code != 0 || !regexpLine(out, "retention.ms 3600000 topic") || !regexpLine(out, "local.retention.ms 3600000 topic") ||
+		!regexpLine(out, "retention.bytes -1 default") {
+		t.Errorf("topics -set = %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := ts.runCLI(t, "", "topics", "-topic", "logs", "-set", "retention.hours=1"); code != 1 || !strings.Contains(errOut, "unknown setting") {
+		t.Errorf("topics -set unknown = %d %s", code, errOut)
 	}
 }
 

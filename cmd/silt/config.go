@@ -17,6 +17,7 @@ import (
 	"github.com/siltlog/silt/kafka"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/tier"
 	"github.com/siltlog/silt/segments/topics"
 )
 
@@ -134,6 +135,8 @@ type StorageConfig struct {
 	// BlockCacheBytes bounds the decompressed warm blocks kept in memory for
 	// searches and replays.
 	BlockCacheBytes int64 `yaml:"block_cache_bytes"`
+	// Cold is the object storage of the cold tier (off unless type is set).
+	Cold tier.Config `yaml:"cold"`
 }
 
 // RegisterFlags registers the storage flags; segment flags get the
@@ -143,6 +146,7 @@ func (c *StorageConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Segments.RegisterFlags("storage.segments.", f)
 	f.Int64Var(&c.BlockCacheBytes, "storage.block-cache-bytes", 1<<30,
 		"Memory for decompressed blocks of warm segments, so repeated searches decompress them once (0 disables).")
+	c.Cold.RegisterFlags("storage.cold.", f)
 }
 
 // Validate reports the first invalid storage setting.
@@ -155,6 +159,9 @@ func (c *StorageConfig) Validate() error {
 	}
 	if err := c.Segments.Validate(); err != nil {
 		return fmt.Errorf("storage.segments: %w", err)
+	}
+	if err := c.Cold.Validate(); err != nil {
+		return fmt.Errorf("storage.cold: %w", err)
 	}
 	return nil
 }

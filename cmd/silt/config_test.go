@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +123,44 @@ func TestConfigPrintRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("printed config does not load: %v\n%s", err, out)
 	}
-	if sa2.cfg != sa.cfg {
+	if !reflect.DeepEqual(sa2.cfg, sa.cfg) {
 		t.Errorf("round trip changed config:\n%+v\n%+v", sa2.cfg, sa.cfg)
+	}
+}
+
+func TestConfigColdTierYAML(t *testing.T) {
+	sa, err := parseServerArgs([]string{"-config.file", writeFile(t, `
+storage:
+  cold:
+    type: s3
+    prefix: silt
+    config:
+      bucket: logs
+      endpoint: 127.0.0.1:9000
+      insecure: true
+    upload_bytes_per_second: 1000000
+topics:
+  local_retention_ms: 3600000
+  tenant_overrides:
+    team-a:
+      retention.ms: 86400000
+      local.retention.bytes: -2
+`)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sa.cfg
+	want(t, c.Storage.Cold.Type, "s3")
+	want(t, c.Storage.Cold.Prefix, "silt")
+	want(t, c.Storage.Cold.Config["bucket"], any("logs"))
+	want(t, c.Storage.Cold.UploadBytesPerSecond, int64(1000000))
+	want(t, c.Topics.LocalRetentionMs, int64(3600000))
+	want(t, c.Topics.TenantOverrides["team-a"].RetentionMs, int64(86400000))
+	want(t, c.Topics.TenantOverrides["team-a"].LocalRetentionBytes, int64(-2))
+
+	for _, bad := range []string{"storage:\n  cold:\n    type: gcs\n", "topics:\n  tenant_overrides:\n    a:\n      retention.ms: -5\n"} {
+		if _, err := parseServerArgs([]string{"-config.file", writeFile(t, bad)}, io.Discard); err == nil {
+			t.Errorf("config %q accepted", bad)
+		}
 	}
 }

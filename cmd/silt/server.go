@@ -23,6 +23,7 @@ import (
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/groups"
+	"github.com/siltlog/silt/segments/tier"
 	"github.com/siltlog/silt/segments/topics"
 )
 
@@ -60,8 +61,16 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		buildInfoCollector(),
 	)
 	segMetrics := segments.NewMetrics(a.registry)
-	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics).
-		WithBlockCache(segments.NewBlockCache(cfg.Storage.BlockCacheBytes, a.registry))
+	storeOpts := []topics.StoreOption{topics.WithBlockCache(segments.NewBlockCache(cfg.Storage.BlockCacheBytes, a.registry))}
+	if cfg.Storage.Cold.Enabled() {
+		cold, err := newColdTier(cfg.Storage, logger.With("component", "tier"), a.registry)
+		if err != nil {
+			return nil, err
+		}
+		storeOpts = append(storeOpts, topics.WithColdTier(cold))
+	}
+	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics, storeOpts...)
+	a.registry.MustRegister(a.store.TierCollector())
 
 	// Committed consumer group offsets, shared by the Kafka coordinator and
 	// the HTTP groups API.
@@ -222,4 +231,32 @@ func buildInfoCollector() prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// newColdTier builds the cold tier: its bucket (a filesystem bucket without a
+// directory gets <data dir>/cold) and its read cache (default <data
+// dir>/cold-cache).
+func newColdTier(c StorageConfig, logger *slog.Logger, reg prometheus.Registerer) (*tier.Tier, error) {
+	cfg := c.Cold
+	if cfg.Type == tier.TypeFilesystem && cfg.Config["directory"] == nil {
+		conf := map[string]any{"directory": filepath.Join(c.DataDir, "cold")}
+		for k, v := range cfg.Config {
+			conf[k] = v
+		}
+		cfg.Config = conf
+	}
+	cacheDir := cfg.Cache.Dir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(c.DataDir, "cold-cache")
+	}
+	bkt, err := tier.NewBucket(cfg, logger, tier.WithBucketMetrics(reg))
+	if err != nil {
+		return nil, fmt.Errorf("cold tier: %w", err)
+	}
+	t, err := tier.New(cfg, bkt, cacheDir, logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("cold tier: %w", err)
+	}
+	logger.Info("cold tier enabled", "type", cfg.Type, "prefix", cfg.Prefix, "cache_dir", cacheDir)
+	return t, nil
 }

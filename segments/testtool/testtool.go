@@ -7,6 +7,7 @@ package testtool
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 )
 
 // TB is the part of testing.TB that Require uses.
@@ -17,12 +18,19 @@ type TB interface {
 }
 
 // Require returns the path of the command name, or skips (locally) or fails
-// (under CI=true) the test when it is not installed.
+// (under CI=true) the test when it is not installed. Besides PATH it looks
+// where `go install` puts commands ($GOBIN, else $GOPATH/bin, else ~/go/bin),
+// since scripts/test-deps.sh installs Go tools there.
 func Require(tb TB, name string) string {
 	tb.Helper()
 	path, err := exec.LookPath(name)
 	if err == nil {
 		return path
+	}
+	for _, dir := range goBinDirs() {
+		if p, lerr := exec.LookPath(filepath.Join(dir, name)); lerr == nil {
+			return p
+		}
 	}
 	if os.Getenv("CI") == "true" {
 		tb.Fatalf("required command %q not found (CI=true): add it to scripts/test-deps.sh: %v", name, err)
@@ -46,4 +54,19 @@ func RequireFile(tb TB, path string) {
 	} else {
 		tb.Skipf("%s not installed; skipping (run scripts/test-deps.sh as root, or this fails under CI=true)", path)
 	}
+}
+
+// goBinDirs lists where `go install` may have put a command.
+func goBinDirs() []string {
+	if d := os.Getenv("GOBIN"); d != "" {
+		return []string{d}
+	}
+	var dirs []string
+	for _, p := range filepath.SplitList(os.Getenv("GOPATH")) {
+		dirs = append(dirs, filepath.Join(p, "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	return dirs
 }

@@ -1,11 +1,14 @@
 package topics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/siltlog/silt/segments"
 )
@@ -43,6 +46,9 @@ func (s *Store) DeleteTopic(tenant, name string) error {
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if trash != "" && s.cold != nil {
+		s.deleteColdObjects(tenant, name, filepath.Join(trash, name))
 	}
 	if trash != "" {
 		if err := os.RemoveAll(trash); err != nil {
@@ -107,4 +113,32 @@ func (s *Store) moveToDeleted(dir string) (string, error) {
 		return trash, fmt.Errorf("sync after moving %s: %w", dir, err)
 	}
 	return trash, nil
+}
+
+// deleteColdObjects deletes the cold-tier objects of a deleted topic's
+// partitions, found from their MANIFESTs in dir (never by listing the bucket).
+// Failures are logged: the objects are then left behind in the bucket.
+func (s *Store) deleteColdObjects(tenant, topic, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		attempts, err := segments.ColdAttempts(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // no MANIFEST: nothing was uploaded
+		}
+		cs := s.cold.Partition(tenant, topic, p)
+		for _, a := range attempts {
+			if err := cs.Delete(ctx, a); err != nil {
+				s.logger.Warn("delete cold objects of deleted topic", "tenant", tenant, "topic", topic, "partition", p, "attempt", a.Key(), "err", err)
+			}
+		}
+	}
 }

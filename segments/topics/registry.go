@@ -39,14 +39,17 @@ func IsBuiltin(name string) bool { return name == TopicLogs || name == TopicMetr
 
 // Topic is a named, partitioned log of one tenant.
 //
-// Retention fields: 0 inherits the server-wide segments setting, -1 means
-// unlimited, and a positive value overrides it (as Kafka's retention.ms and
-// retention.bytes).
+// Retention fields (Kafka's retention.ms, retention.bytes,
+// local.retention.ms, local.retention.bytes): 0 inherits the tenant override,
+// else the server default; -1 means unlimited; -2 (local ones only) means the
+// same as retention; a positive value overrides (see Policy).
 type Topic struct {
-	Name           string `json:"name"`
-	Partitions     int    `json:"partitions"`
-	RetentionMs    int64  `json:"retention_ms,omitempty"`
-	RetentionBytes int64  `json:"retention_bytes,omitempty"`
+	Name                string `json:"name"`
+	Partitions          int    `json:"partitions"`
+	RetentionMs         int64  `json:"retention_ms,omitempty"`
+	RetentionBytes      int64  `json:"retention_bytes,omitempty"`
+	LocalRetentionMs    int64  `json:"local_retention_ms,omitempty"`
+	LocalRetentionBytes int64  `json:"local_retention_bytes,omitempty"`
 }
 
 // registryFile is the JSON layout of RegistryFile.
@@ -189,13 +192,43 @@ func (r *Registry) validateTopic(t Topic) error {
 	if t.Partitions < 1 || t.Partitions > r.cfg.MaxPartitions {
 		return fmt.Errorf("%w: partitions must be between 1 and %d, got %d", ErrInvalidTopic, r.cfg.MaxPartitions, t.Partitions)
 	}
-	if t.RetentionMs < -1 {
-		return fmt.Errorf("%w: retention_ms must be -1 (unlimited), 0 (server default) or positive, got %d", ErrInvalidTopic, t.RetentionMs)
+	return t.Policy().Validate()
+}
+
+// SetConfig changes tenant's topic's retention settings, named as Kafka names
+// them (retention.ms, ...; 0 resets one to inherit), and persists the change.
+// The new policy applies from the next tier cycle, without reopening any log.
+func (r *Registry) SetConfig(tenant, name string, set map[string]int64) (Topic, error) {
+	if err := validateIDs(tenant, name); err != nil {
+		return Topic{}, err
 	}
-	if t.RetentionBytes < -1 {
-		return fmt.Errorf("%w: retention_bytes must be -1 (unlimited), 0 (server default) or positive, got %d", ErrInvalidTopic, t.RetentionBytes)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.ensureBuiltinsLocked(tenant); err != nil {
+		return Topic{}, err
 	}
-	return nil
+	t, ok := r.tenants[tenant][name]
+	if !ok {
+		return Topic{}, fmt.Errorf("%w: tenant %q has no topic %q", ErrTopicNotFound, tenant, name)
+	}
+	p := t.Policy()
+	fields := p.fields()
+	for k, v := range set {
+		f, ok := fields[k]
+		if !ok {
+			return Topic{}, fmt.Errorf("%w: unknown setting %q (known: %s)", ErrInvalidTopic, k, strings.Join(p.Names(), ", "))
+		}
+		*f = v
+	}
+	if err := p.Validate(); err != nil {
+		return Topic{}, err
+	}
+	t.RetentionMs, t.RetentionBytes, t.LocalRetentionMs, t.LocalRetentionBytes =
+		p.RetentionMs, p.RetentionBytes, p.LocalRetentionMs, p.LocalRetentionBytes
+	if err := r.putLocked(tenant, t); err != nil {
+		return Topic{}, err
+	}
+	return t, nil
 }
 
 func validateIDs(tenant, topic string) error {

@@ -31,7 +31,7 @@ func TestRegistryCreate(t *testing.T) {
 		{"bad tenant", "..", Topic{Name: "x"}, Topic{}, ErrInvalidTenantID, `".."`},
 		{"too many partitions", "t1", Topic{Name: "x", Partitions: 17}, Topic{}, ErrInvalidTopic, "between 1 and 16, got 17"},
 		{"negative partitions", "t1", Topic{Name: "x", Partitions: -1}, Topic{}, ErrInvalidTopic, "got -1"},
-		{"bad retention", "t1", Topic{Name: "x", RetentionMs: -2}, Topic{}, ErrInvalidTopic, "retention_ms"},
+		{"bad retention", "t1", Topic{Name: "x", RetentionMs: -2}, Topic{}, ErrInvalidTopic, "retention.ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

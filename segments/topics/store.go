@@ -15,6 +15,7 @@ import (
 	"github.com/grafana/dskit/services"
 
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/tier"
 )
 
 // TenantsDir is the directory under the data directory that holds every
@@ -36,7 +37,8 @@ type PartitionStats struct {
 	Partition   int
 	StartOffset int64
 	EndOffset   int64 // the next offset to be assigned (high watermark)
-	Bytes       int64
+	Bytes       int64 // local bytes
+	Tiers       segments.TierStats
 }
 
 type partitionKey struct {
@@ -65,6 +67,9 @@ type Store struct {
 	// cache holds decompressed warm blocks for every partition (nil: none).
 	cache *segments.BlockCache
 
+	// cold is the shared cold tier; nil without one.
+	cold *tier.Tier
+
 	mu      sync.Mutex
 	reg     *Registry                      // guarded by mu; nil until started
 	logs    map[partitionKey]*segments.Log // guarded by mu
@@ -74,7 +79,7 @@ type Store struct {
 // NewStore returns a Store over dataDir. segCfg is the server-wide segments
 // configuration; each topic's retention overrides apply on top of it.
 // metrics may be nil.
-func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.Logger, metrics *segments.Metrics) *Store {
+func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.Logger, metrics *segments.Metrics, opts ...StoreOption) *Store {
 	s := &Store{
 		dataDir: dataDir,
 		cfg:     cfg,
@@ -86,16 +91,21 @@ func NewStore(dataDir string, cfg Config, segCfg segments.Config, logger *slog.L
 		compactions: make(chan struct{}, 1),
 		syncer:      segments.NewSyncer(),
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	s.Service = services.NewBasicService(s.starting, s.running, s.stopping).WithName("store")
 	return s
 }
 
-// WithBlockCache makes every partition log read warm blocks through c. Call it
-// before the store starts.
-func (s *Store) WithBlockCache(c *segments.BlockCache) *Store {
-	s.cache = c
-	return s
-}
+// StoreOption configures NewStore.
+type StoreOption func(*Store)
+
+// WithColdTier gives every partition a cold tier in t.
+func WithColdTier(t *tier.Tier) StoreOption { return func(s *Store) { s.cold = t } }
+
+// WithBlockCache makes every partition log read warm blocks through c.
+func WithBlockCache(c *segments.BlockCache) StoreOption { return func(s *Store) { s.cache = c } }
 
 func (s *Store) starting(context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.dataDir, TenantsDir), 0o755); err != nil {
@@ -123,7 +133,7 @@ func (s *Store) running(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-t.C:
-			s.EnforceRetention(now)
+			s.RunTiers(ctx, now)
 		}
 	}
 }
@@ -195,6 +205,9 @@ func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) 
 	if s.metrics != nil {
 		opts = append(opts, segments.WithMetrics(s.metrics))
 	}
+	if s.cold != nil {
+		opts = append(opts, segments.WithColdStore(s.cold.Partition(tenant, t.Name, p)))
+	}
 	l, err := segments.Open(dir, s.topicSegmentsConfig(t), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s/%s/%d: %w", tenant, t.Name, p, err)
@@ -221,6 +234,7 @@ func (s *Store) Stats(tenant string, t Topic) ([]PartitionStats, error) {
 			return nil, err
 		}
 		out[p].StartOffset, out[p].EndOffset, out[p].Bytes = l.StartOffset(), l.NextOffset(), l.Size()
+		out[p].Tiers = l.TierStats()
 	}
 	return out, nil
 }
@@ -242,9 +256,14 @@ func (s *Store) exists(k partitionKey) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// EnforceRetention applies every existing partition's retention limits.
-// Failures are logged and do not stop the other partitions.
-func (s *Store) EnforceRetention(now time.Time) {
+// EnforceRetention runs every partition's tier cycle once (RunTiers).
+func (s *Store) EnforceRetention(now time.Time) { s.RunTiers(context.Background(), now) }
+
+// RunTiers runs the tier cycle of every existing partition under the current
+// registry policy, so a changed retention applies without reopening the log:
+// retention limits, and with a cold tier, uploads and local deletion. Failures
+// are logged and do not stop the other partitions.
+func (s *Store) RunTiers(ctx context.Context, now time.Time) {
 	reg, err := s.Registry()
 	if err != nil {
 		return
@@ -256,19 +275,17 @@ func (s *Store) EnforceRetention(now time.Time) {
 			continue
 		}
 		for _, t := range list {
-			for p := 0; p < t.Partitions; p++ {
+			r := s.EffectivePolicy(tenant, t).Retention()
+			for p := 0; p < t.Partitions && ctx.Err() == nil; p++ {
 				if !s.exists(partitionKey{tenant: tenant, topic: t.Name, partition: p}) {
 					continue
 				}
 				l, err := s.partition(t, tenant, p)
 				if err == nil {
-					// The registry's current policy, so a changed topic
-					// retention applies without reopening the log.
-					c := s.topicSegmentsConfig(t)
-					err = l.EnforceRetentionWith(now, c.RetentionAge, c.RetentionBytes)
+					err = l.Tier(ctx, now, r)
 				}
-				if err != nil && !errors.Is(err, ErrNotRunning) {
-					s.logger.Error("retention failed", "tenant", tenant, "topic", t.Name, "partition", p, "err", err)
+				if err != nil && !errors.Is(err, ErrNotRunning) && !errors.Is(err, segments.ErrClosed) && ctx.Err() == nil {
+					s.logger.Error("tier cycle failed", "tenant", tenant, "topic", t.Name, "partition", p, "err", err)
 				}
 			}
 		}
