@@ -12,6 +12,7 @@ declare -A packages=(
 	[/usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so]=rsyslog-kafka
 	[prometheus]=prometheus
 	[kcat]=kcat
+	[chromium]=chromium
 )
 
 missing=()

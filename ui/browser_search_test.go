@@ -5,7 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time")
+	"time"
+)
 
 // seeded is what seed pushed.
 type seeded struct {

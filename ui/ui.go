@@ -65,9 +65,13 @@ var etags = func() map[string]string {
 	return m
 }()
 
+// pages are the first path segments of the UI's pages (static/js/main.js
+// routes them); "" is the search page.
+var pages = map[string]bool{"": true, "search": true, "tail": true, "topics": true, "cluster": true, "line": true}
+
 // Handler serves the UI under Prefix: an asset when the path names one,
-// else index.html, so that every page's URL (/ui/search?query=..., /ui/topics)
-// can be loaded, bookmarked and reloaded.
+// index.html for every page's URL (/ui/search?query=..., /ui/topics/logs), so
+// that pages can be loaded, bookmarked and reloaded, and 404 otherwise.
 func Handler() http.Handler {
 	files := http.FileServerFS(assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,28 +83,23 @@ func Handler() http.Handler {
 		}
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), strings.TrimSuffix(Prefix, "/"))
 		name = strings.TrimPrefix(name, "/")
-		if !isAsset(name) {
+		first, _, _ := strings.Cut(name, "/")
+		switch {
+		case pages[first]:
 			serveIndex(w, r)
-			return
+		case etags[name] == "" || name == "index.html":
+			http.NotFound(w, r)
+		default:
+			// Assets are embedded in the binary, which may change them:
+			// browsers revalidate by ETag (embedded files have no
+			// modification time).
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("ETag", etags[name])
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/" + name
+			files.ServeHTTP(w, r2)
 		}
-		// Assets are embedded in the binary, which may change them: browsers
-		// revalidate by ETag (embedded files have no modification time).
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("ETag", etags[name])
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/" + name
-		files.ServeHTTP(w, r2)
 	})
-}
-
-// isAsset reports whether name is a file of the embedded static directory
-// (index.html is served for every page path instead).
-func isAsset(name string) bool {
-	if name == "" || name == "index.html" {
-		return false
-	}
-	st, err := fs.Stat(assets, name)
-	return err == nil && !st.IsDir()
 }
 
 func serveIndex(w http.ResponseWriter, r *http.Request) {

@@ -30,8 +30,10 @@ type locateJSON struct {
 //
 // A stream of the logs topic lives in the partition of its label set (as the
 // distributor places it), so that partition is read first, from the first
-// offset that may hold ts; the other partitions only when it is not there (a
-// Kafka producer's record, whose key is not a label set).
+// offset that may hold ts; the other partitions only when it is not there
+// (labels that are a subset of the stream's, or a Kafka producer's record,
+// whose key is not a label set). A record matches when its key has every
+// label given.
 func (a *api) handleLocate(c echo.Context) error {
 	tenant := tenantOf(c)
 	ts, err := strconv.ParseInt(c.QueryParam("ts"), 10, 64)
@@ -51,11 +53,10 @@ func (a *api) handleLocate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var key []byte
+	want, _ := ingest.ParseLabels(c.QueryParam("labels"))
 	first := -1
-	if ls, err := ingest.ParseLabels(c.QueryParam("labels")); err == nil && len(ls) > 0 && ls.Normalize() == nil {
-		key = ls.AppendString(nil)
-		first = topics.KeyPartition(key, t.Partitions)
+	if len(want) > 0 && want.Normalize() == nil && topic == topics.TopicLogs {
+		first = topics.KeyPartition(want.AppendString(nil), t.Partitions)
 	}
 	order := make([]int, 0, t.Partitions)
 	if first >= 0 {
@@ -66,12 +67,8 @@ func (a *api) handleLocate(c echo.Context) error {
 			order = append(order, p)
 		}
 	}
-	for i, p := range order {
-		match := key
-		if i > 0 || topic != topics.TopicLogs {
-			match = nil // any key: the stream is not the record key here
-		}
-		off, found, err := a.locateIn(c, tenant, topic, p, ts, line, match)
+	for _, p := range order {
+		off, found, err := a.locateIn(c, tenant, topic, p, ts, line, want)
 		if err != nil {
 			return err
 		}
@@ -82,9 +79,9 @@ func (a *api) handleLocate(c echo.Context) error {
 	return httpErrorf(http.StatusNotFound, "no record at %d with that line in topic %q (deleted by retention, or never written)", ts, topic)
 }
 
-// locateIn looks for the record of timestamp ts and value line (and key, when
-// not nil) in one partition.
-func (a *api) locateIn(c echo.Context, tenant, topic string, p int, ts int64, line, key []byte) (int64, bool, error) {
+// locateIn looks for the record of timestamp ts and value line whose key has
+// the labels want in one partition.
+func (a *api) locateIn(c echo.Context, tenant, topic string, p int, ts int64, line []byte, want ingest.Labels) (int64, bool, error) {
 	l, err := a.store.Partition(tenant, topic, p)
 	if err != nil {
 		return 0, false, err
@@ -98,7 +95,7 @@ func (a *api) locateIn(c echo.Context, tenant, topic string, p int, ts int64, li
 		if read++; read > maxLocateScan {
 			return segments.ErrStopScan
 		}
-		if r.Timestamp == ts && bytes.Equal(r.Value, line) && (key == nil || bytes.Equal(r.Key, key)) {
+		if r.Timestamp == ts && bytes.Equal(r.Value, line) && keyHas(r.Key, want) {
 			found = r.Offset
 			return segments.ErrStopScan
 		}
@@ -108,4 +105,25 @@ func (a *api) locateIn(c echo.Context, tenant, topic string, p int, ts int64, li
 		return 0, false, err
 	}
 	return found, found >= 0, nil
+}
+
+// keyHas reports whether a record key is a label set with every label of want.
+func keyHas(key []byte, want ingest.Labels) bool {
+	if len(want) == 0 {
+		return true
+	}
+	have, err := ingest.ParseLabels(string(key))
+	if err != nil {
+		return false
+	}
+	values := make(map[string]string, len(have))
+	for _, l := range have {
+		values[l.Name] = l.Value
+	}
+	for _, l := range want {
+		if v, ok := values[l.Name]; !ok || v != l.Value {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,9 @@ import { get } from './api.js';
 import { pageURL } from './app.js';
 import * as level from './level.js';
 
+// Neighbours longer than this are cut; the record itself is shown whole.
+const maxChars = 2000;
+
 export class ContextView {
   // pos: {topic, partition, offset}.
   constructor(container, pos) {
@@ -52,7 +55,7 @@ export class ContextView {
       return h('div', { class: `ctx-row lvl-${lv}${isTarget ? ' target' : ''}`, dataset: { offset: String(r.offset) } },
         h('a', { class: 'off', text: String(r.offset), href: pageURL('/ui/line', { topic: r.topic, partition: r.partition, offset: r.offset }), title: 'Permalink' }),
         h('span', { class: 'ts', text: fmtTime(r.timestamp) }),
-        h('span', { class: 'msg', text: printable(r.line) }));
+        h('span', { class: 'msg', text: printable(r.line.length > maxChars && !isTarget ? r.line.slice(0, maxChars) + '…' : r.line) }));
     });
     const more = (label, cls) => h('button', { class: cls, text: label, disabled: this.span >= 1000, on: { click: () => { this.span = Math.min(1000, this.span * 2); this.load(); } } });
     const toggle = h('input', { type: 'checkbox', checked: this.sameStream, on: { change: (ev) => { this.sameStream = ev.target.checked; this.render(); } } });

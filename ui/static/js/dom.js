@@ -1,8 +1,8 @@
 // DOM helpers. Every piece of text from the server (log lines, labels, topic
 // names) reaches the page through textContent or a Text node, never through
-// innerHTML, outerHTML, insertAdjacentHTML or document.write: log text is
-// shown, never parsed. The CSP (no inline script) is the second line of
-// defence.
+// an API that parses HTML: log text is shown, never parsed. ui_test.go
+// (TestNoHTMLSinks) checks that no script uses one. The CSP (no inline script)
+// is the second line of defence.
 
 // h creates an element. props: class, text (set as textContent), title,
 // dataset (object), style (object of CSSOM properties), on (object of event handlers), attrs (object of

@@ -1,7 +1,7 @@
 // Result rows and the details panel of one entry: labels, structured
 // metadata and parsed fields, each with +/- filter buttons.
 
-import { h, marked, printable, fmtTime } from './dom.js';
+import { h, append, marked, printable, fmtTime } from './dom.js';
 import * as level from './level.js';
 import { parseFields } from './query.js';
 
@@ -40,7 +40,8 @@ function fieldTable(title, kind, fields, onFilter) {
 export function renderDetails(panel, e, highlight, actions) {
   const text = printable(e.line);
   const parsed = parseFields(e.line);
-  panel.replaceChildren(
+  panel.replaceChildren();
+  append(panel, // append, unlike replaceChildren, leaves out the null sections
     h('div', { class: 'details-head' },
       h('span', { class: 'ts', text: fmtTime(e.timestamp) }),
       h('span', { class: `lvl-badge lvl-${e._level}`, text: e._level }),
