@@ -27,11 +27,14 @@ func TestBrowser(t *testing.T) {
 	}{
 		{"Search", testSearch},
 		{"HighlightAndFacets", testHighlightAndFacets},
+		{"Zoom", testZoom},
+		{"QueryBar", testQueryBar},
 		{"DetailsContextPermalink", testDetailsContextPermalink},
 		{"LiveTail", testLiveTail},
 		{"Topics", testTopics},
 		{"Cluster", testCluster},
 		{"Safety", testSafety},
+		{"Tenants", testTenants},
 		{"NarrowScreen", testNarrow},
 	} {
 		if !t.Run(tc.name, func(t *testing.T) { tc.fn(t, b, s) }) {

@@ -100,6 +100,12 @@ type line struct {
 // push sends lines of one stream with Loki's JSON push API.
 func push(t *testing.T, base string, labels map[string]string, lines []line) {
 	t.Helper()
+	pushAs(t, base, "", labels, lines)
+}
+
+// pushAs is push for a tenant (X-Scope-OrgID; none when "").
+func pushAs(t *testing.T, base, tenant string, labels map[string]string, lines []line) {
+	t.Helper()
 	values := make([][2]string, len(lines))
 	for i, l := range lines {
 		values[i] = [2]string{strconv.FormatInt(l.ts.UnixNano(), 10), l.text}
@@ -108,7 +114,15 @@ func push(t *testing.T, base string, labels map[string]string, lines []line) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(base+"/loki/api/v1/push", "application/json", strings.NewReader(string(body)))
+	req, err := http.NewRequest(http.MethodPost, base+"/loki/api/v1/push", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +315,10 @@ func emulate(w, h int64) chromedp.Action[chromedp.Void] {
 func (b *browser) press(t *testing.T, key, code string, keyCode int64) {
 	t.Helper()
 	text := key
-	if len(key) > 1 {
+	switch {
+	case key == "Enter":
+		text = "\r"
+	case len(key) > 1:
 		text = ""
 	}
 	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {

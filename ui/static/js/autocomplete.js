@@ -98,6 +98,7 @@ export class Autocomplete {
     this.input.setSelectionRange(at, at);
     this.close();
     this.input.focus();
+    this.suggest(); // a label name is followed by its values
   }
 
   key(ev) {

@@ -1,0 +1,106 @@
+package ui_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+// testZoom drags across the histogram: the range narrows to the selection,
+// the URL holds it as absolute times, and the hits are recounted.
+func testZoom(t *testing.T, b *browser, s seeded) {
+	b.navigate(t, searchURL(s.base, `{app="web"}`))
+	waitLoaded(t, b, 200)
+	b.wait(t, `document.querySelector('.hist').dataset.total === '350'`, `JSON.stringify(document.querySelector('.hist').dataset)`)
+	box := eval[[]float64](t, b, `(() => { const r = document.querySelector('.hist .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+	y := box[1] + box[3]/2
+	x1, x2 := box[0]+box[2]*0.75, box[0]+box[2]*0.95
+	b.run(t,
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x1, y),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x1, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, (x1+x2)/2, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x2, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x2, y, chromedp.ButtonLeft),
+	)
+	b.wait(t, `/from=\d+&to=\d+/.test(location.search)`, `location.search`)
+	b.wait(t, `Number(document.querySelector('.hist').dataset.total) > 0 && Number(document.querySelector('.hist').dataset.total) < 350`,
+		`JSON.stringify(document.querySelector('.hist').dataset)`)
+	if v := eval[string](t, b, `document.querySelector('select.range').value`); v != "custom" {
+		t.Errorf("range select shows %q after a zoom", v)
+	}
+	// Back returns to the relative range.
+	eval[bool](t, b, `history.back(), true`)
+	b.wait(t, `document.querySelector('select.range').value === 'now-2h'`, `location.search`)
+}
+
+// testQueryBar covers the mode switch, autocomplete and the dark theme.
+func testQueryBar(t *testing.T, b *browser, s seeded) {
+	b.navigate(t, searchURL(s.base, `{app="web"}`))
+	waitLoaded(t, b, 200)
+	// Autocomplete: label names inside the selector, then values.
+	eval[bool](t, b, `(() => { const q = document.querySelector('[data-query-input]'); q.value = ''; q.focus(); return true; })()`)
+	b.run(t, chromedp.KeyEvent("{ho"))
+	b.wait(t, `[...document.querySelectorAll('.ac li')].some(li => li.textContent === 'host')`, `document.querySelector('.ac').outerHTML`)
+	b.press(t, "Enter", "Enter", 13)
+	b.wait(t, `document.querySelector('[data-query-input]').value === '{host="'`, `document.querySelector('[data-query-input]').value`)
+	b.wait(t, `[...document.querySelectorAll('.ac li')].map(li => li.textContent).join() === 'a,b'`, `document.querySelector('.ac').outerHTML`)
+	b.press(t, "ArrowDown", "ArrowDown", 40)
+	b.press(t, "Tab", "Tab", 9)
+	b.run(t, chromedp.KeyEvent("}"))
+	b.press(t, "Enter", "Enter", 13) // list closed: runs the query
+	waitLoaded(t, b, webError)
+	if q := eval[string](t, b, `document.querySelector('[data-query-input]').value`); q != `{host="b"}` {
+		t.Errorf("query after autocomplete: %q", q)
+	}
+	// The query-string mode sends mode=querystring and keeps it in the URL.
+	b.run(t, setValue("select.mode", "querystring"))
+	eval[bool](t, b, `document.querySelector('select.mode').dispatchEvent(new Event('change')), true`)
+	b.wait(t, `location.search.includes('mode=querystring')`, `location.search`)
+	b.wait(t, `performance.getEntriesByType('resource').some(e => e.name.includes('/api/v1/search') && e.name.includes('mode=querystring'))`, "")
+	// Dark theme.
+	b.navigate(t, searchURL(s.base, `{app="web"}`))
+	waitLoaded(t, b, 200)
+	b.click(t, "#theme")
+	b.wait(t, `document.documentElement.dataset.theme === 'dark'`, "")
+	if bg := eval[string](t, b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(21, 23, 28)" {
+		t.Errorf("dark theme background %s", bg)
+	}
+	b.wait(t, `document.querySelector('.hist').dataset.total === '350'`, "")
+	b.screenshot(t, "search-dark")
+	b.click(t, "#theme")
+	b.wait(t, `document.documentElement.dataset.theme === 'light'`, "")
+}
+
+// testTenants runs a server that requires X-Scope-OrgID: the tenant
+// selector shows, the URL carries the tenant, and each tenant sees its own
+// lines, in search and in live tail.
+func testTenants(t *testing.T, b *browser, _ seeded) {
+	base := startSilt(t, "-auth.enabled")
+	pushAs(t, base, "team-a", map[string]string{"app": "tenancy"}, []line{{time.Now().Add(-time.Minute), "hello from team-a"}})
+	pushAs(t, base, "team-b", map[string]string{"app": "tenancy"}, []line{{time.Now().Add(-time.Minute), "hello from team-b"}})
+	q := url.Values{"query": {`{app="tenancy"}`}, "tenant": {"team-a"}}.Encode()
+	b.navigate(t, base+"/ui/search?"+q)
+	waitLoaded(t, b, 1)
+	if got := eval[string](t, b, `document.querySelector('.vrow .msg').textContent`); got != "hello from team-a" {
+		t.Errorf("team-a sees %q", got)
+	}
+	b.wait(t, `!document.querySelector('#tenant-box').hidden`, "")
+	// Choosing another tenant reloads the page's data for it.
+	b.run(t, setValue("#tenant", "team-b"))
+	eval[bool](t, b, `document.querySelector('#tenant').dispatchEvent(new Event('change')), true`)
+	b.wait(t, `location.search.includes('tenant=team-b')`, `location.search`)
+	b.wait(t, `document.querySelector('.vrow .msg')?.textContent === 'hello from team-b'`, describePage)
+	// Live tail sends the tenant in the WebSocket URL.
+	b.navigate(t, base+"/ui/tail?"+q)
+	b.wait(t, `document.querySelector('.tail-state').textContent === 'live'`, `document.querySelector('.tail-state').textContent`)
+	pushAs(t, base, "team-b", map[string]string{"app": "tenancy"}, []line{{time.Now(), "tail for team-b"}})
+	pushAs(t, base, "team-a", map[string]string{"app": "tenancy"}, []line{{time.Now(), "tail for team-a"}})
+	b.wait(t, `[...document.querySelectorAll('.vrow .msg')].some(e => e.textContent === 'tail for team-a')`, `document.querySelector('.tail-page').innerText`)
+	if strings.Contains(eval[string](t, b, `document.querySelector('.tail-page').innerText`), "team-b") {
+		t.Error("team-a's tail shows team-b's line")
+	}
+}
