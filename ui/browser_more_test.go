@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -102,5 +103,33 @@ func testTenants(t *testing.T, b *browser, _ seeded) {
 	b.wait(t, `[...document.querySelectorAll('.vrow .msg')].some(e => e.textContent === 'tail for team-a')`, `document.querySelector('.tail-page').innerText`)
 	if strings.Contains(eval[string](t, b, `document.querySelector('.tail-page').innerText`), "team-b") {
 		t.Error("team-a's tail shows team-b's line")
+	}
+}
+
+// testQueryHelpers runs static/js/query.js in the page: the filters the +/-
+// and facet buttons add, and the ranges search terms highlight.
+func testQueryHelpers(t *testing.T, b *browser, s seeded) {
+	b.navigate(t, s.base+"/ui/cluster")
+	for _, tc := range []struct{ expr, want string }{
+		{`m.filterQuery('logql', '{app="x"} |= "a}"', 'label', 'host', 'b', true)`, `{app="x", host="b"} |= "a}"`},
+		{`m.filterQuery('logql', '{a="}"}', 'label', 'h', 'v"q', false)`, `{a="}", h!="v\"q"}`},
+		{`m.filterQuery('logql', '{app="x"}', 'metadata', 'trace_id', 'abc', true)`, `{app="x"} | trace_id="abc"`},
+		{`m.filterQuery('logql', '{app="x"}', 'json', 'user_id', 'u1', false)`, `{app="x"} | json | user_id!="u1"`},
+		{`m.filterQuery('logql', '{app="x"} | json', 'json', 'ms', '5', true)`, `{app="x"} | json | ms="5"`},
+		{`m.filterQuery('querystring', 'error', 'label', 'host', 'a b', true)`, `error +host:"a b"`},
+		{`m.filterQuery('querystring', '', 'label', 'host', 'a', false)`, `-host:"a"`},
+		{`JSON.stringify(m.highlighter('logql', '{a="b"} |= "err" |~ "t.o" != "x"')('an err and too x'))`, `[[3,6],[11,14]]`},
+		{`JSON.stringify(m.highlighter('querystring', 'error -debug host:a "disk full"')('Error: disk full, debug'))`, `[[0,5],[7,16]]`},
+		{`JSON.stringify(m.highlighter('logql', '{a="b"} |= "aa"')('aaaa'))`, `[[0,4]]`},
+		{`JSON.stringify(m.parseFields('level=info msg="a b" x=1'))`, `{"parser":"logfmt","fields":{"level":"info","msg":"a b","x":"1"}}`},
+		{`JSON.stringify(m.parseFields('{"a":{"b":1},"c":"d"}'))`, `{"parser":"json","fields":{"a_b":"1","c":"d"}}`},
+		{`JSON.stringify(m.parseFields('plain text'))`, `null`},
+	} {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`import('/ui/js/query.js').then((m) => `+tc.expr+`)`, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil || got != tc.want {
+			t.Errorf("%s = %q, %v; want %q", tc.expr, got, err, tc.want)
+		}
 	}
 }

@@ -25,6 +25,7 @@ func TestBrowser(t *testing.T) {
 		name string
 		fn   func(*testing.T, *browser, seeded)
 	}{
+		{"QueryHelpers", testQueryHelpers},
 		{"Search", testSearch},
 		{"HighlightAndFacets", testHighlightAndFacets},
 		{"Zoom", testZoom},

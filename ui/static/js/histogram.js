@@ -19,6 +19,9 @@ export class Histogram {
       if (this.plot) this.plot.setSize({ width: this.width(), height: this.height() });
     });
     this.ro.observe(container);
+    // Axis and grid colours come from the theme: redraw when it changes.
+    this.onTheme = () => { if (this.last) this.draw(...this.last); };
+    document.addEventListener('silt-theme', this.onTheme);
   }
 
   width() { return Math.max(200, this.container.clientWidth); }
@@ -56,6 +59,7 @@ export class Histogram {
   }
 
   draw(xs, stacked, stepMs) {
+    this.last = [xs, stacked, stepMs];
     const uPlot = window.uPlot;
     if (this.plot) this.plot.destroy();
     const css = getComputedStyle(document.documentElement);
@@ -88,9 +92,20 @@ export class Histogram {
   clear() {
     if (this.plot) this.plot.destroy();
     this.plot = null;
+    this.last = null;
     this.container.dataset.buckets = '0';
     this.container.dataset.total = '0';
+  }
+
+  destroy() {
+    this.clear();
+    this.ro.disconnect();
+    document.removeEventListener('silt-theme', this.onTheme);
   }
 }
 
 export function levelColour(l) { return colours[l] || colours.unknown; }
+
+export function themeChanged() {
+  document.dispatchEvent(new Event('silt-theme'));
+}

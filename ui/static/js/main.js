@@ -9,6 +9,7 @@ import * as tail from './tail.js';
 import * as topicsPage from './topics.js';
 import * as cluster from './cluster.js';
 import * as line from './line.js';
+import { themeChanged } from './histogram.js';
 
 const pages = { search, tail, topics: topicsPage, cluster, line };
 
@@ -46,7 +47,9 @@ function setupTheme() {
     const next = dark ? 'light' : 'dark';
     document.documentElement.dataset.theme = next;
     localStorage.setItem('silt.theme', next);
+    themeChanged();
   });
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', themeChanged);
 }
 
 // setupTenant shows the tenant selector when the server wants a tenant

@@ -316,6 +316,7 @@ class SearchPage {
     this.gen++;
     if (this.abort) this.abort.abort();
     this.list.destroy();
+    this.hist.destroy();
     this.autocomplete.destroy();
   }
 }

@@ -90,8 +90,11 @@ class PartitionBrowser {
     this.partSel = h('select', { class: 'partition', attrs: { 'aria-label': 'Partition' } },
       parts.map((p) => h('option', { value: String(p.partition), text: `partition ${p.partition} (${fmtInt(p.start_offset)}–${fmtInt(p.end_offset)})` })));
     this.partSel.value = String(this.partition);
-    this.offIn = h('input', { type: 'number', min: 0, class: 'offset', placeholder: 'offset', value: this.offset ?? '', attrs: { 'aria-label': 'Offset' } });
-    this.timeIn = h('input', { type: 'datetime-local', step: 1, class: 'time', attrs: { 'aria-label': 'Time' } });
+    // An offset or a time: entering one clears the other.
+    this.offIn = h('input', { type: 'number', min: 0, class: 'offset', placeholder: 'offset', value: this.offset ?? '',
+      attrs: { 'aria-label': 'Offset' }, on: { input: () => { this.timeIn.value = ''; } } });
+    this.timeIn = h('input', { type: 'datetime-local', step: 1, class: 'time', attrs: { 'aria-label': 'Time' },
+      on: { input: () => { this.offIn.value = ''; } } });
     if (this.time) this.timeIn.value = localInput(new Date(Number(this.time) / 1e6));
     this.limitIn = h('select', { class: 'limit', attrs: { 'aria-label': 'Records per page' } }, [20, 50, 100, 500, 1000].map((n) => h('option', { value: String(n), text: `${n} / page` })));
     this.limitIn.value = String(this.limit);
