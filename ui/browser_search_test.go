@@ -133,6 +133,9 @@ func testDetailsContextPermalink(t *testing.T, b *browser, s seeded) {
 		}
 	}
 	line := eval[string](t, b, `document.querySelector('.details .line-full').textContent`)
+	if row := eval[string](t, b, `document.querySelector('.vrow.selected .msg').textContent`); line != row {
+		t.Errorf("details show %q for the row %q", line, row)
+	}
 	b.screenshot(t, "search-details")
 	// Keyboard: Esc closes the details, / focuses the query.
 	b.press(t, "Escape", "Escape", 27)

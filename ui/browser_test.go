@@ -296,12 +296,6 @@ func screenshotDir(t *testing.T) string {
 	return shotsDir
 }
 
-// js quotes s as a JavaScript string literal.
-func js(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
 func setValue(css, v string) chromedp.Action[chromedp.Void] {
 	return chromedp.SetValue(chromedp.CSS(css), v)
 }
