@@ -14,7 +14,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 	-X main.buildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) \
 	-X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run build test test-deps bench lint
+.PHONY: run build test test-deps bench lint ui-screenshots
 
 ## run: start an all-in-one silt with the embedded defaults (data in ./data, HTTP on 127.0.0.1:3100)
 run:
@@ -36,6 +36,10 @@ test-deps:
 ## bench: run the benchmarks with allocation counts
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## ui-screenshots: run the web UI's browser tests (needs chromium) and keep their screenshots in ui/screenshots
+ui-screenshots: test-deps
+	SILT_UI_SCREENSHOTS=$(CURDIR)/ui/screenshots $(GO) test -tags $(TEST_TAGS) -count=1 -run 'TestBrowser$$' ./ui/
 
 ## lint: gofmt, go vet and staticcheck
 lint:

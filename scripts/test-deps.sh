@@ -28,6 +28,7 @@ declare -A packages=(
 	[prometheus]=prometheus
 	[kcat]=kcat
 	[rg]=ripgrep
+	[chromium]=chromium
 )
 
 missing=()

@@ -21,6 +21,7 @@ import (
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/groups"
 	"github.com/siltlog/silt/segments/topics"
+	"github.com/siltlog/silt/ui"
 )
 
 const tenantKey = "tenant"
@@ -36,6 +37,7 @@ type api struct {
 	ingest   *ingest.Distributor
 	search   *search.API
 	groups   *groups.Store
+	httpAddr func() string // the address HTTP listens on, once started
 }
 
 // newRouter builds the echo router with every route.
@@ -55,8 +57,19 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	e.GET("/api/v1/status/buildinfo", a.handleBuildInfo)
 	for _, r := range append(a.ingest.Routes(), a.search.Routes()...) {
-		e.Add(r.Method, echoPath(r.Path), echo.WrapHandler(r.Handler))
+		h := r.Handler
+		switch {
+		case r.Method == http.MethodGet && r.Path == "/":
+			h = ui.Root(h) // browsers get the UI, Elasticsearch clients their probe answer
+		case r.Method == http.MethodGet && r.Path == "/loki/api/v1/tail":
+			h = ui.TenantFromQuery(h) // a browser's WebSocket cannot send headers
+		}
+		e.Add(r.Method, echoPath(r.Path), echo.WrapHandler(h))
 	}
+	uiFiles := echo.WrapHandler(ui.Handler())
+	e.GET(strings.TrimSuffix(ui.Prefix, "/"), uiFiles)
+	e.GET(ui.Prefix+"*", uiFiles)
+	e.HEAD(ui.Prefix+"*", uiFiles)
 	e.GET("/loki/api/v1/status/buildinfo", a.handleBuildInfo)
 
 	// Per-route middleware rather than a Group: an echo Group with middleware
@@ -71,6 +84,8 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.PUT(topics+"/:topic/config", a.handleSetTopicConfig, a.tenantMiddleware)
 	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
 	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
+	e.GET("/api/v1/cluster", a.handleCluster, a.tenantMiddleware)
+	e.GET("/api/v1/locate", a.handleLocate, a.tenantMiddleware)
 	const groupsPath = "/api/v1/groups"
 	e.GET(groupsPath, a.handleListGroups, a.tenantMiddleware)
 	e.GET(groupsPath+"/:group", a.handleGetGroup, a.tenantMiddleware)

@@ -91,6 +91,7 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	api.search = search.NewAPI(searcher, tenant)
 	router := newRouter(api, a.registry, newHTTPMetrics(a.registry))
 	a.http = newHTTPService(cfg.Server, router, draining, logger)
+	api.httpAddr = a.http.Addr
 
 	mm := modules.NewManager(gokitLogger{logger})
 	mm.RegisterModule(moduleStore, func() (services.Service, error) { return a.store, nil })
