@@ -43,12 +43,12 @@ func (s *Searcher) CountBuckets(ctx context.Context, tenant string, ms []*labels
 	if start%1e9 != 0 || end%1e9 != 0 || step%1e9 != 0 || step <= 0 {
 		return out, ErrUnaligned
 	}
+	dense := denseCounts{start: start, step: step, n: int((end - start + step - 1) / step), byValue: map[string][]int64{}}
 	sel := newSelection(ms)
 	ts, err := s.searchableTopics(tenant, ms)
 	if err != nil {
 		return out, err
 	}
-	bucket := func(t int64) int64 { return start + (t-start)/step*step }
 	for _, t := range ts {
 		for part := 0; part < t.Partitions; part++ {
 			if !s.store.Exists(tenant, t.Name, part) {
@@ -58,13 +58,45 @@ func (s *Searcher) CountBuckets(ctx context.Context, tenant string, ms []*labels
 			if err != nil {
 				return out, err
 			}
-			c := partitionCounter{s: s, sel: sel, log: log, topic: t.Name, part: part, start: start, end: end, by: by, bucket: bucket, out: &out}
+			c := partitionCounter{s: s, sel: sel, log: log, topic: t.Name, part: part, start: start, end: end, by: by, out: &dense}
 			if err := c.count(ctx, partKey{tenant, t.Name, part}); err != nil {
 				return out, fmt.Errorf("count %s partition %d: %w", t.Name, part, err)
 			}
 		}
 	}
+	dense.into(&out)
 	return out, nil
+}
+
+// denseCounts accumulates counts per split value in one slot per bucket.
+type denseCounts struct {
+	start, step int64
+	n           int
+	byValue     map[string][]int64
+	last        string  // the value of the last add
+	lastSlots   []int64 // byValue[last]
+}
+
+func (d *denseCounts) add(v string, t, n int64) {
+	if d.lastSlots == nil || v != d.last {
+		slots := d.byValue[v]
+		if slots == nil {
+			slots = make([]int64, d.n)
+			d.byValue[v] = slots
+		}
+		d.last, d.lastSlots = v, slots
+	}
+	d.lastSlots[(t-d.start)/d.step] += n
+}
+
+func (d *denseCounts) into(out *BucketCounts) {
+	for v, slots := range d.byValue {
+		for i, n := range slots {
+			if n != 0 {
+				out.add(v, d.start+int64(i)*d.step, n)
+			}
+		}
+	}
 }
 
 // partitionCounter counts one partition for CountBuckets.
@@ -76,8 +108,7 @@ type partitionCounter struct {
 	part       int
 	start, end int64
 	by         string
-	bucket     func(t int64) int64
-	out        *BucketCounts
+	out        *denseCounts
 }
 
 func (c *partitionCounter) count(ctx context.Context, k partKey) error {
@@ -112,7 +143,7 @@ func (c *partitionCounter) count(ctx context.Context, k partKey) error {
 		v := st.labels.Get(c.by)
 		b.EachSecond(func(sec int64, n int) {
 			if t := sec * 1e9; t >= c.start && t < c.end {
-				c.out.add(v, c.bucket(t), int64(n))
+				c.out.add(v, t, int64(n))
 			}
 		})
 	}
@@ -131,7 +162,7 @@ func (c *partitionCounter) scan(ctx context.Context, from, to int64, keep func(*
 	src := source{topic: c.topic, partition: c.part, log: c.log, from: from, to: to, minT: math.MinInt64, maxT: math.MaxInt64}
 	return readSource(ctx, c.sel, &src, c.start, c.end, func(st *stream, r *segments.Record) error {
 		if keep(st, r) {
-			c.out.add(st.labels.Get(c.by), c.bucket(r.Timestamp), 1)
+			c.out.add(st.labels.Get(c.by), r.Timestamp, 1)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/siltlog/silt/search/logql"
@@ -14,14 +15,20 @@ import (
 // sources as it can: it reads the sources whose time bounds could still hold
 // the next entry, keeps what they yield in a heap, and stops reading once the
 // engine has what it asked for. Sources with unknown bounds (the head) are
-// read first.
+// read first. The next few sources are read ahead in parallel.
 type mergeIterator struct {
 	ctx        context.Context
 	sel        *selection
 	start, end int64
 	backward   bool // newest first: read by maxT descending
 	srcs       []source
+	fetches    []*fetch // fetches[i] reads srcs[i]; nil until started
+	next       int      // the first source not yet in the heap
+	ahead      int      // sources read ahead of next
 	items      positionHeap
+	// unordered: entries go out as each source yields them, without the heap.
+	unordered bool
+	batch     []positioned // unordered: the rest of the last source read
 	// skip, if set, drops entries at a position (a cursor's earlier pages).
 	skip func(position) bool
 	// onNext, if set, sees the position of each entry returned.
@@ -45,7 +52,73 @@ func newMergeIterator(ctx context.Context, sel *selection, srcs []source, start,
 		return compareInt64(a.minT, b.minT)
 	})
 	return &mergeIterator{ctx: ctx, sel: sel, start: start, end: end, backward: backward, srcs: srcs,
-		items: positionHeap{less: less}}
+		fetches: make([]*fetch, len(srcs)), ahead: runtime.GOMAXPROCS(0), items: positionHeap{less: less}}
+}
+
+// fetch is the read of one source: its entries, once done is closed.
+type fetch struct {
+	done  chan struct{}
+	items []positioned
+	err   error
+}
+
+// fetch starts reading srcs[i], on a copy of the selection (its stream caches
+// are not safe for concurrent use).
+func (it *mergeIterator) fetch(i int) *fetch {
+	if f := it.fetches[i]; f != nil {
+		return f
+	}
+	f := &fetch{done: make(chan struct{})}
+	it.fetches[i] = f
+	sel, src := it.sel.clone(), &it.srcs[i]
+	go func() {
+		defer close(f.done)
+		f.err = readSource(it.ctx, sel, src, it.start, it.end, func(st *stream, r *segments.Record) error {
+			if !sel.keep(r.Value) {
+				return nil
+			}
+			pos := position{r.Timestamp, sel.topic, sel.partition, r.Offset}
+			if it.skip != nil && it.skip(pos) {
+				return nil
+			}
+			if len(f.items) >= sel.max {
+				return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, sel.max)
+			}
+			f.items = append(f.items, positioned{logql.Entry{
+				Timestamp: r.Timestamp, Line: string(r.Value), Labels: st.labels, Metadata: recordMetadata(st, r),
+			}, pos})
+			return nil
+		})
+	}()
+	return f
+}
+
+// await waits for the next source's entries, starting the reads of the
+// sources after it.
+func (it *mergeIterator) await() (*fetch, error) {
+	for i := it.next; i < len(it.srcs) && i <= it.next+it.ahead; i++ {
+		it.fetch(i)
+	}
+	f := it.fetch(it.next)
+	<-f.done
+	it.fetches[it.next] = nil
+	it.next++
+	return f, f.err
+}
+
+// readNext moves the next source's entries to the heap.
+func (it *mergeIterator) readNext() error {
+	f, err := it.await()
+	if err != nil {
+		return err
+	}
+	if len(it.items.s)+len(f.items) > it.sel.max {
+		return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, it.sel.max)
+	}
+	for _, p := range f.items {
+		heap.Push(&it.items, p)
+	}
+	return nil
 }
 
 // mustRead reports whether src may hold an entry that comes before the heap's
@@ -62,10 +135,11 @@ func (it *mergeIterator) mustRead(src *source) bool {
 }
 
 func (it *mergeIterator) Next() bool {
-	for it.err == nil && len(it.srcs) > 0 && it.mustRead(&it.srcs[0]) {
-		src := it.srcs[0]
-		it.srcs = it.srcs[1:]
-		it.err = readSource(it.ctx, it.sel, &src, it.start, it.end, it.add)
+	if it.unordered {
+		return it.nextUnordered()
+	}
+	for it.err == nil && it.next < len(it.srcs) && it.mustRead(&it.srcs[it.next]) {
+		it.err = it.readNext()
 	}
 	if it.err != nil || len(it.items.s) == 0 {
 		return false
@@ -77,26 +151,35 @@ func (it *mergeIterator) Next() bool {
 	return true
 }
 
-func (it *mergeIterator) add(st *stream, r *segments.Record) error {
-	if !it.sel.keep(r.Value) {
-		return nil
+func (it *mergeIterator) nextUnordered() bool {
+	for len(it.batch) == 0 {
+		if it.err != nil || it.next >= len(it.srcs) {
+			return false
+		}
+		var f *fetch
+		if f, it.err = it.await(); it.err == nil {
+			it.batch = f.items
+		}
 	}
-	pos := position{r.Timestamp, it.sel.topic, it.sel.partition, r.Offset}
-	if it.skip != nil && it.skip(pos) {
-		return nil
+	it.cur, it.batch = it.batch[0], it.batch[1:]
+	if it.onNext != nil {
+		it.onNext(it.cur.pos)
 	}
-	if len(it.items.s) >= it.sel.max {
-		return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, it.sel.max)
-	}
-	heap.Push(&it.items, positioned{logql.Entry{
-		Timestamp: r.Timestamp, Line: string(r.Value), Labels: st.labels, Metadata: recordMetadata(st, r),
-	}, pos})
-	return nil
+	return true
 }
 
 func (it *mergeIterator) At() logql.Entry { return it.cur.entry }
 func (it *mergeIterator) Err() error      { return it.err }
-func (it *mergeIterator) Close() error    { it.items.s, it.srcs = nil, nil; return nil }
+// Close waits for the reads still running and drops what they read.
+func (it *mergeIterator) Close() error {
+	for _, f := range it.fetches {
+		if f != nil {
+			<-f.done
+		}
+	}
+	it.items.s, it.srcs, it.fetches = nil, nil, nil
+	return nil
+}
 
 // positionHeap is a heap of entries ordered by less on their positions.
 type positionHeap struct {

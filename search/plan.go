@@ -15,9 +15,9 @@ import (
 )
 
 // source is a range of offsets [from, to) of one partition that a query reads,
-// and bounds on the times of the matching lines it can hold. A range the index
-// knows nothing about (the head, or a partition without an index) has unknown
-// bounds: math.MinInt64 and math.MaxInt64.
+// which of its records to read, and bounds on the times of the matching lines
+// it can hold. A range the index knows nothing about (the head, or a partition
+// without an index) has unknown bounds: math.MinInt64 and math.MaxInt64.
 type source struct {
 	topic     string
 	partition int
@@ -25,19 +25,28 @@ type source struct {
 	from, to  int64
 	minT      int64
 	maxT      int64
+	// blocks, when set, limits the read to the records of candidate blocks:
+	// stream key -> the blocks' offset ranges, ascending.
+	blocks map[string][]offsetRange
+	// ends, when set (the head), skips the records of committed blocks: a
+	// record is in one iff its offset is at or below its stream's end.
+	ends map[string]int64
 }
+
+// offsetRange is the inclusive offsets [first, last] of a block.
+type offsetRange struct{ first, last int64 }
 
 func (s *source) bounded() bool { return s.minT != math.MinInt64 || s.maxT != math.MaxInt64 }
 
-// mergeGap joins candidate ranges this close together into one read: reading a
-// few records of other streams costs less than locating (and, in a warm
-// segment, decompressing) again.
-const mergeGap = 4096
+// maxSourceRecords stops merging candidate blocks into one source beyond this
+// span: merged sources read storage blocks once, small ones keep the time
+// bounds tight for queries that stop early (newest 100 lines).
+const maxSourceRecords = 16384
 
-// planSources returns the ranges a query must read: for each partition of the
+// planSources returns what a query must read: for each partition of the
 // searchable topics, the candidate blocks of its index (time range, selector
-// and |= strings) and its head, which is not yet indexed and read in full; or,
-// without an index, everything from the first offset that may hold start.
+// and |= strings) and its head, not yet indexed; or, without an index,
+// everything from the first offset that may hold start.
 func (s *Searcher) planSources(tenant string, sel *selection, start, end int64) ([]source, error) {
 	ts, err := s.searchableTopics(tenant, sel.p.Matchers)
 	if err != nil {
@@ -78,44 +87,49 @@ func (s *Searcher) partitionSources(tenant string, t topics.Topic, part int, log
 	if idx == nil || cp.Next <= from {
 		return []source{whole}, nil
 	}
-	infos, err := idx.Find(sel.indexQuery(start, end))
+	snap, err := idx.FindAll(sel.indexQuery(start, end))
 	if err != nil {
 		return nil, err
 	}
-	head := min(cp.Next, to)
-	var out []source
-	for i := range infos {
-		b := &infos[i]
-		lo, hi := max(b.Ref.FirstOffset, from), min(b.Ref.LastOffset+1, head)
-		if lo >= hi {
-			continue
-		}
-		out = append(out, source{topic: t.Name, partition: part, log: log, from: lo, to: hi, minT: b.Start, maxT: b.End})
-	}
-	out = mergeSources(out)
-	if head < to {
-		whole.from = max(head, from)
+	out := mergeBlocks(whole, snap.Blocks, from)
+	if snap.Checkpoint.Next < to {
+		whole.from, whole.ends = max(snap.Checkpoint.Next, from), snap.Ends
 		out = append(out, whole)
 	}
 	return out, nil
 }
 
-// mergeSources sorts ranges of one partition and joins those that overlap or
-// lie within mergeGap, widening their time bounds.
-func mergeSources(srcs []source) []source {
-	slices.SortFunc(srcs, func(a, b source) int { return compareInt64(a.from, b.from) })
-	out := srcs[:0]
-	for _, s := range srcs {
-		if n := len(out); n > 0 && s.from <= out[n-1].to+mergeGap {
-			last := &out[n-1]
-			last.to = max(last.to, s.to)
-			last.minT, last.maxT = min(last.minT, s.minT), max(last.maxT, s.maxT)
+// mergeBlocks turns candidate blocks into sources of the partition base
+// describes, merging blocks whose offset ranges overlap or nearly touch while
+// the source spans at most maxSourceRecords.
+func mergeBlocks(base source, blocks []index.BlockInfo, from int64) []source {
+	slices.SortFunc(blocks, func(a, b index.BlockInfo) int { return compareInt64(a.Ref.FirstOffset, b.Ref.FirstOffset) })
+	var out []source
+	for i := range blocks {
+		b := &blocks[i]
+		lo, hi := max(b.Ref.FirstOffset, from), b.Ref.LastOffset+1
+		if lo >= hi {
 			continue
 		}
-		out = append(out, s)
+		r := offsetRange{lo, b.Ref.LastOffset}
+		if n := len(out); n > 0 && lo <= out[n-1].to+mergeGap && hi-out[n-1].from <= maxSourceRecords {
+			last := &out[n-1]
+			last.to = max(last.to, hi)
+			last.minT, last.maxT = min(last.minT, b.Start), max(last.maxT, b.End)
+			last.blocks[b.Key] = append(last.blocks[b.Key], r)
+			continue
+		}
+		src := base
+		src.from, src.to, src.minT, src.maxT = lo, hi, b.Start, b.End
+		src.blocks = map[string][]offsetRange{b.Key: {r}}
+		out = append(out, src)
 	}
 	return out
 }
+
+// mergeGap joins candidate blocks this close together into one source:
+// reading a few records of other streams costs less than locating again.
+const mergeGap = 1024
 
 func compareInt64(a, b int64) int {
 	switch {
@@ -155,24 +169,38 @@ func indexMatchType(t labels.MatchType) index.MatchType {
 }
 
 // readSource calls fn for each record of src in [start, end) whose stream
-// matches sel's matchers; sel.topic and sel.partition say where it is.
+// matches sel's matchers and that src says to read; sel.topic and
+// sel.partition say where it is. Only records whose line holds sel's needle
+// (its longest |= string) are decoded.
 func readSource(ctx context.Context, sel *selection, src *source, start, end int64,
 	fn func(st *stream, r *segments.Record) error) error {
 	sel.topic, sel.partition = src.topic, src.partition
 	var lastKey []byte
 	var last *stream
-	_, err := src.log.ScanRange(ctx, src.from, src.to, func(r *segments.Record) error {
+	var ranges []offsetRange // last's candidate blocks in src, those not passed yet
+	_, err := src.log.ScanRangeContaining(ctx, src.from, src.to, sel.needle(), func(r *segments.Record) error {
 		if r.Timestamp < start || r.Timestamp >= end {
 			return nil
 		}
 		if last == nil || !bytes.Equal(r.Key, lastKey) {
 			last = sel.stream(src.topic, r.Key)
 			lastKey = append(lastKey[:0], r.Key...)
+			ranges = src.blocks[last.key]
 		}
-		if last.match {
-			return fn(last, r)
+		if !last.match {
+			return nil
 		}
-		return nil
+		if src.blocks != nil {
+			for len(ranges) > 0 && ranges[0].last < r.Offset {
+				ranges = ranges[1:]
+			}
+			if len(ranges) == 0 || ranges[0].first > r.Offset {
+				return nil
+			}
+		} else if indexed, ok := src.ends[last.key]; ok && r.Offset <= indexed {
+			return nil
+		}
+		return fn(last, r)
 	})
 	if err != nil {
 		return fmt.Errorf("scan %s partition %d: %w", src.topic, src.partition, err)

@@ -86,7 +86,9 @@ func (q tenantQuerier) SelectLogs(ctx context.Context, p logql.SelectParams) (lo
 		return nil, err
 	}
 	backward := p.Direction == logql.Backward
-	return newMergeIterator(ctx, sel, srcs, p.Start, p.End, backward, lokiOrder(backward)), nil
+	it := newMergeIterator(ctx, sel, srcs, p.Start, p.End, backward, lokiOrder(backward))
+	it.unordered = p.Unordered
+	return it, nil
 }
 
 // selection is one query's view of the records it reads.
@@ -115,6 +117,14 @@ func newSelection(ms []*labels.Matcher) *selection {
 	s := &selection{caches: map[string]*streamCache{}, streams: map[*streamID]*stream{}, byIndexKey: map[[2]string]*stream{}}
 	s.p.Matchers = ms
 	return s
+}
+
+// clone returns a selection with the same query and fresh stream caches, for
+// another goroutine.
+func (s *selection) clone() *selection {
+	c := newSelection(s.p.Matchers)
+	c.p, c.filters, c.max = s.p, s.filters, s.max
+	return c
 }
 
 // stream returns the stream of a record of topic, parsing and matching each
@@ -157,6 +167,21 @@ func (s *selection) matched(id *streamID) *stream {
 		}
 	}
 	return st
+}
+
+// needle is the longest |= string of the selection: every selected line holds
+// it. Nil when there is none.
+func (s *selection) needle() []byte {
+	var n string
+	for _, f := range s.p.LineFilters {
+		if f.Op == "|=" && len(f.Value) > len(n) {
+			n = f.Value
+		}
+	}
+	if n == "" {
+		return nil
+	}
+	return []byte(n)
 }
 
 func (s *selection) keep(line []byte) bool {

@@ -122,7 +122,7 @@ func FuzzBatchDecode(f *testing.F) {
 		// Reading the columns in place yields the batch's records.
 		base := batchView(data).baseOffset()
 		n := int64(0)
-		_, _, err = scanBlock(block, base, base, base+1<<40, func(*Record) error { n++; return nil })
+		_, _, err = scanBlock(block, base, base, base+1<<40, nil, func(*Record) error { n++; return nil })
 		if want := batchView(data).recordCount(); !batchView(data).opaque() && (err != nil || n != int64(want)) {
 			t.Fatalf("scanBlock: %d records, want %d, err %v", n, want, err)
 		}
@@ -130,7 +130,7 @@ func FuzzBatchDecode(f *testing.F) {
 		for i := 0; i < len(block); i += 7 {
 			bad := bytes.Clone(block)
 			bad[i] ^= 0x5a
-			_, _, _ = scanBlock(bad, base, base, base+1<<40, func(*Record) error { return nil })
+			_, _, _ = scanBlock(bad, base, base, base+1<<40, []byte("a"), func(*Record) error { return nil })
 		}
 	})
 }

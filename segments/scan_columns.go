@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,23 @@ import (
 // ends the scan without an error. It returns the offset after the last record
 // read.
 func (l *Log) ScanRange(ctx context.Context, from, to int64, fn func(r *Record) error) (int64, error) {
+	return l.ScanRangeContaining(ctx, from, to, nil, fn)
+}
+
+// ScanRangeContaining is ScanRange for the records whose value contains
+// needle (all of them when needle is empty). In a compressed segment it
+// searches a block's whole value column at once and decodes only the records
+// that hold a match.
+func (l *Log) ScanRangeContaining(ctx context.Context, from, to int64, needle []byte, fn func(r *Record) error) (int64, error) {
+	if len(needle) > 0 {
+		inner := fn
+		fn = func(r *Record) error {
+			if !bytes.Contains(r.Value, needle) {
+				return nil
+			}
+			return inner(r)
+		}
+	}
 	off := from
 	for off < to {
 		if err := ctx.Err(); err != nil {
@@ -30,7 +48,7 @@ func (l *Log) ScanRange(ctx context.Context, from, to int64, fn func(r *Record) 
 			seg.release()
 			next, stop, err = l.scanBatches(ctx, off, end, fn)
 		} else {
-			next, stop, err = seg.warm.scanColumns(l.cache, off, end, fn)
+			next, stop, err = seg.warm.scanColumns(l.cache, off, end, needle, fn)
 			seg.release()
 			if err != nil {
 				l.quarantineOnCorruption(seg, err)
@@ -108,13 +126,13 @@ func stopped(r *Record, err error) (int64, bool, error) {
 }
 
 // scanColumns is ScanRange over the blocks of a warm segment.
-func (s *warmSegment) scanColumns(cache *BlockCache, off, end int64, fn func(r *Record) error) (int64, bool, error) {
+func (s *warmSegment) scanColumns(cache *BlockCache, off, end int64, needle []byte, fn func(r *Record) error) (int64, bool, error) {
 	for i := s.blockFor(off); i < len(s.blocks) && s.blocks[i].base < end; i++ {
 		raw, err := s.rawBlock(cache, i)
 		if err != nil {
 			return off, true, err
 		}
-		next, stop, err := scanBlock(raw, s.blocks[i].base, off, end, fn)
+		next, stop, err := scanBlock(raw, s.blocks[i].base, off, end, needle, fn)
 		var bad *badBlockError
 		if errors.As(err, &bad) {
 			err = &CorruptionError{File: s.path, Offset: int64(s.blocks[i].position), Err: bad.err}
@@ -157,8 +175,10 @@ type blockBatch struct {
 
 // scanBlock calls fn for the records of a decompressed block (based at base)
 // in [from, end), reading the record columns in place. A block holding a
-// compressed producer batch is rebuilt into batches instead.
-func scanBlock(raw []byte, base, from, end int64, fn func(r *Record) error) (int64, bool, error) {
+// compressed producer batch is rebuilt into batches instead. fn sees only the
+// records whose value contains needle (the caller checks again: fn may also
+// see others).
+func scanBlock(raw []byte, base, from, end int64, needle []byte, fn func(r *Record) error) (int64, bool, error) {
 	batches, cr, err := parseBlock(raw)
 	if err != nil {
 		return from, true, &badBlockError{err}
@@ -168,6 +188,9 @@ func scanBlock(raw []byte, base, from, end int64, fn func(r *Record) error) (int
 			return scanRebuilt(raw, base, from, end, fn)
 		}
 	}
+	cr.matches = valueMatches(cr.cols[colValues], needle, cr.matches[:0])
+	cr.filter = len(needle) > 0
+	cr.needleLen = len(needle)
 	next := base
 	var r Record
 	for _, b := range batches {
@@ -179,11 +202,11 @@ func scanBlock(raw []byte, base, from, end int64, fn func(r *Record) error) (int
 		prev := b.firstTs
 		for j := int32(0); j < b.records; j++ {
 			r.Offset = batchBase + int64(j)
-			cr.nextRecord(&r, &prev)
+			keep := cr.nextRecord(&r, &prev)
 			if cr.err != nil {
 				return from, true, &badBlockError{cr.err}
 			}
-			if r.Offset < from {
+			if r.Offset < from || !keep {
 				continue
 			}
 			if r.Offset >= end {
@@ -251,25 +274,60 @@ func parseBlock(raw []byte) ([]blockBatch, *columnReader, error) {
 	return out, cr, r.err
 }
 
+// valueMatches appends to dst the positions in values (a block's value
+// column) where needle starts, in order; none for an empty needle.
+func valueMatches(values, needle []byte, dst []int) []int {
+	if len(needle) == 0 {
+		return dst
+	}
+	for p := 0; p <= len(values)-len(needle); {
+		i := bytes.Index(values[p:], needle)
+		if i < 0 {
+			break
+		}
+		dst = append(dst, p+i)
+		p += i + 1
+	}
+	return dst
+}
+
 // nextRecord reads the next record's fields from the columns into r (its
-// offset is the caller's); prev is the previous record's time in ms.
-func (c *columnReader) nextRecord(r *Record, prev *int64) {
+// offset is the caller's); prev is the previous record's time in ms. When the
+// reader filters, a record whose value holds no match is only skipped over
+// (its headers are not decoded) and nextRecord reports false.
+func (c *columnReader) nextRecord(r *Record, prev *int64) bool {
 	if len(c.cols[colAttrs]) == 0 {
 		c.err = fmt.Errorf("%w: attributes column short", errBadBlock)
-		return
+		return false
 	}
 	c.cols[colAttrs] = c.cols[colAttrs][1:]
 	*prev += c.varint(colTimeDeltas)
 	r.Timestamp = *prev*1e6 + int64(c.uvarint(colNsRemainders))
 	r.Key = c.take(colKeyLens, colKeys)
+	start := c.valuePos
+	r.Value = c.take(colValueLens, colValues)
+	c.valuePos += len(r.Value)
+	keep := !c.filter || c.holdsMatch(start, c.valuePos)
 	c.headers = c.headers[:0]
 	for h := c.uvarint(colHeaderCounts); h > 0 && c.err == nil; h-- {
 		k := c.bytesN(colHeaderKeys, c.uvarint(colHeaderKeyLens))
-		c.headers = append(c.headers, Header{Key: string(k), Value: c.take(colHeaderValueLens, colHeaderValues)})
+		v := c.take(colHeaderValueLens, colHeaderValues)
+		if keep {
+			c.headers = append(c.headers, Header{Key: string(k), Value: v})
+		}
 	}
 	r.Headers = c.headers
 	if len(r.Headers) == 0 {
 		r.Headers = nil
 	}
-	r.Value = c.take(colValueLens, colValues)
+	return keep
+}
+
+// holdsMatch reports whether a match lies wholly in the value at [start, end)
+// of the value column, dropping the matches before it.
+func (c *columnReader) holdsMatch(start, end int) bool {
+	for len(c.matches) > 0 && c.matches[0] < start {
+		c.matches = c.matches[1:]
+	}
+	return len(c.matches) > 0 && c.matches[0]+c.needleLen <= end
 }

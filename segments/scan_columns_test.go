@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ func TestScanRangeMatchesRecords(t *testing.T) {
 				for pass := 0; pass < 2; pass++ { // the second pass hits the cache
 					checkScanRange(t, l, from, to)
 				}
+				checkScanContaining(t, l, from, to, []byte{byte('a' + rng.IntN(26)), byte('a' + rng.IntN(26))})
 			}
 		})
 	}
@@ -79,5 +81,28 @@ func checkScanRange(t *testing.T, l *Log, from, to int64) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("callback error: got %v", err)
 		}
+	}
+}
+
+// checkScanContaining: ScanRangeContaining yields exactly the records of
+// [from, to) whose value contains needle.
+func checkScanContaining(t *testing.T, l *Log, from, to int64, needle []byte) {
+	t.Helper()
+	var want []int64
+	for off := from; off < min(to, l.NextOffset()); off++ {
+		if bytes.Contains(recordFor(off).Value, needle) {
+			want = append(want, off)
+		}
+	}
+	var got []int64
+	_, err := l.ScanRangeContaining(context.Background(), from, to, needle, func(r *Record) error {
+		if err := sameRecord(*r, recordFor(r.Offset)); err != nil {
+			return fmt.Errorf("offset %d: %w", r.Offset, err)
+		}
+		got = append(got, r.Offset)
+		return nil
+	})
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ScanRangeContaining(%d, %d, %q): %d records, want %d, err %v", from, to, needle, len(got), len(want), err)
 	}
 }

@@ -94,6 +94,7 @@ type Index struct {
 	// guarded by mu
 	metas  []blockMeta // record i of the block table is block i
 	commit commitMeta
+	terms  termSet // seen is also read under addMu alone
 	table  *os.File
 	buf    []byte
 	err    error // first write error: Add refuses after it
@@ -128,7 +129,12 @@ func Open(dir string, opts Options) (*Index, error) {
 		_ = table.Close()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	return &Index{dir: dir, opts: opts.withDefaults(), bleve: bl, metas: metas, commit: commit, table: table}, nil
+	ix := &Index{dir: dir, opts: opts.withDefaults(), bleve: bl, metas: metas, commit: commit, table: table, terms: newTermSet()}
+	if err := ix.loadTerms(); err != nil {
+		_ = ix.Close()
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	return ix, nil
 }
 
 func openBleve(path string) (bleve.Index, error) {
@@ -193,20 +199,22 @@ func (ix *Index) Commit(blocks []Block, next, nextTime int64) error {
 		return fmt.Errorf("index %s is failed: %w", ix.dir, werr)
 	}
 	metas := make([]blockMeta, 0, len(blocks))
+	newTerms := map[string]struct{}{}
 	for len(blocks) > 0 {
 		n := min(len(blocks), ix.opts.BatchBlocks)
-		ms, err := ix.indexBatch(seq+uint64(len(metas)), blocks[:n])
+		ms, err := ix.indexBatch(seq+uint64(len(metas)), blocks[:n], newTerms)
 		if err != nil {
 			return err
 		}
 		metas = append(metas, ms...)
 		blocks = blocks[n:]
 	}
-	return ix.commitBlocks(seq, metas, next, nextTime)
+	return ix.commitBlocks(seq, metas, next, nextTime, newTerms)
 }
 
-// indexBatch puts blocks (sequence numbers seq, seq+1, ...) into bleve.
-func (ix *Index) indexBatch(seq uint64, blocks []Block) ([]blockMeta, error) {
+// indexBatch puts blocks (sequence numbers seq, seq+1, ...) into bleve and adds
+// their terms that the term set lacks to newTerms.
+func (ix *Index) indexBatch(seq uint64, blocks []Block, newTerms map[string]struct{}) ([]blockMeta, error) {
 	batch := ix.bleve.NewBatch()
 	metas := make([]blockMeta, 0, len(blocks))
 	for i := range blocks {
@@ -215,6 +223,11 @@ func (ix *Index) indexBatch(seq uint64, blocks []Block) ([]blockMeta, error) {
 			return nil, err
 		}
 		doc, meta := ix.build.block(seq+uint64(i), b, ix.opts.BloomFPRate)
+		for w := range ix.build.words {
+			if _, ok := ix.terms.seen[w]; !ok {
+				newTerms[w] = struct{}{}
+			}
+		}
 		if err := batch.IndexAdvanced(doc); err != nil {
 			return nil, fmt.Errorf("index block %+v: %w", b.Ref, err)
 		}
@@ -229,7 +242,7 @@ func (ix *Index) indexBatch(seq uint64, blocks []Block) ([]blockMeta, error) {
 // commitBlocks appends the records of metas (blocks seq, seq+1, ...) and a
 // commit record to the block table in one write, syncs it, and makes the blocks
 // visible to Candidates.
-func (ix *Index) commitBlocks(seq uint64, metas []blockMeta, next, nextTime int64) error {
+func (ix *Index) commitBlocks(seq uint64, metas []blockMeta, next, nextTime int64, newTerms map[string]struct{}) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	buf := ix.buf[:0]
@@ -252,6 +265,9 @@ func (ix *Index) commitBlocks(seq uint64, metas []blockMeta, next, nextTime int6
 	}
 	ix.metas = append(ix.metas, metas...)
 	ix.commit = c
+	for w := range newTerms {
+		ix.terms.add(w)
+	}
 	return nil
 }
 

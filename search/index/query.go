@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search/query"
@@ -246,37 +245,22 @@ func (ix *Index) planString(p *plan, s string) error {
 // planDictScan constrains a suffix or infix fragment (one that cannot be part of
 // an ID-like token) by scanning the term dictionary.
 func (ix *Index) planDictScan(p *plan, f Fragment) error {
-	dict, err := ix.bleve.FieldDict(fieldTokens)
-	if err != nil {
-		return fmt.Errorf("block index: term dictionary: %w", err)
-	}
-	defer func() { _ = dict.Close() }()
-	var terms []query.Query
-	for {
-		e, err := dict.Next()
-		if err != nil {
-			return fmt.Errorf("block index: term dictionary: %w", err)
-		}
-		if e == nil {
-			break
-		}
-		ok := strings.Contains(e.Term, f.Text)
-		if f.Kind == Suffix {
-			ok = strings.HasSuffix(e.Term, f.Text)
-		}
-		if !ok {
-			continue
-		}
-		if len(terms) == maxDictTerms {
-			return nil // too broad to be worth it: no constraint
-		}
-		terms = append(terms, termQuery(fieldTokens, e.Term))
+	ix.mu.RLock()
+	blob := ix.terms.blob
+	ix.mu.RUnlock()
+	terms, ok := matchingTerms(blob, f, maxDictTerms)
+	if !ok {
+		return nil // too broad to be worth it: no constraint
 	}
 	if len(terms) == 0 {
 		p.none = true
 		return nil
 	}
-	p.must = append(p.must, bleve.NewDisjunctionQuery(terms...))
+	qs := make([]query.Query, len(terms))
+	for i, t := range terms {
+		qs[i] = termQuery(fieldTokens, t)
+	}
+	p.must = append(p.must, bleve.NewDisjunctionQuery(qs...))
 	return nil
 }
 

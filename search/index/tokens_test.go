@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -119,4 +120,28 @@ func FuzzFragments(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestMatchingTerms(t *testing.T) {
+	ts := newTermSet()
+	for _, w := range []string{"error", "errors", "ErrorCode", "terror", "mirror", "xerrorx", "error"} {
+		ts.add(w)
+	}
+	for _, tc := range []struct {
+		f     Fragment
+		limit int
+		want  string
+		ok    bool
+	}{
+		{Fragment{Text: "error", Kind: Infix}, 10, "[error errors terror xerrorx]", true},
+		{Fragment{Text: "error", Kind: Suffix}, 10, "[error terror]", true},
+		{Fragment{Text: "rror", Kind: Suffix}, 10, "[error terror mirror]", true},
+		{Fragment{Text: "rror", Kind: Infix}, 3, "[]", false},
+		{Fragment{Text: "nothing", Kind: Infix}, 3, "[]", true},
+	} {
+		got, ok := matchingTerms(ts.blob, tc.f, tc.limit)
+		if fmt.Sprint(got) != tc.want || ok != tc.ok {
+			t.Errorf("%+v: %v %v, want %s %v", tc.f, got, ok, tc.want, tc.ok)
+		}
+	}
 }

@@ -64,6 +64,9 @@ type SelectParams struct {
 	// LineFilters is an optional pushdown: the storage may use them to skip
 	// entries; the engine applies them again, so ignoring them is correct.
 	LineFilters []LineFilter
+	// Unordered lets the storage return the entries in any order: the caller
+	// orders what it needs (a metric query sorts each series' samples).
+	Unordered bool
 }
 
 // LineFilter is a line filter the storage may use to skip entries.

@@ -1,7 +1,9 @@
 package logql
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -36,6 +38,7 @@ func (ev *evaluator) collectSeries(e *RangeAggExpr) ([]*rangeSeries, error) {
 		End:         ev.end - int64(lr.Offset) + 1,
 		Direction:   Forward,
 		LineFilters: pushdownFilters(lr.Log.Stages),
+		Unordered:   true,
 	})
 	if err != nil {
 		return nil, err
@@ -54,7 +57,27 @@ func (ev *evaluator) collectSeries(e *RangeAggExpr) ([]*rangeSeries, error) {
 	if err := it.Err(); err != nil {
 		return nil, err
 	}
+	for _, s := range x.list {
+		s.sortByTime()
+	}
 	return x.list, nil
+}
+
+// sortByTime orders the samples by time, keeping the order of equal times.
+func (s *rangeSeries) sortByTime() {
+	if slices.IsSorted(s.ts) {
+		return
+	}
+	idx := make([]int, len(s.ts))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(s.ts[a], s.ts[b]) })
+	ts, vals := make([]int64, len(idx)), make([]float64, len(idx))
+	for i, j := range idx {
+		ts[i], vals[i] = s.ts[j], s.vals[j]
+	}
+	s.ts, s.vals = ts, vals
 }
 
 // labelsUntouched reports whether no stage can change an entry's labels.
