@@ -170,6 +170,7 @@ func (it *mergeIterator) nextUnordered() bool {
 
 func (it *mergeIterator) At() logql.Entry { return it.cur.entry }
 func (it *mergeIterator) Err() error      { return it.err }
+
 // Close waits for the reads still running and drops what they read.
 func (it *mergeIterator) Close() error {
 	for _, f := range it.fetches {
