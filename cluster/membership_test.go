@@ -136,7 +136,7 @@ func TestMembership(t *testing.T) {
 	b := startMember(t, "b", dirs[1], seed)
 	c := startMember(t, "c", dirs[2], seed)
 	for _, tm := range []*testMember{a, b, c} {
-		poll(t, 10*time.Second, tm.m.ID()+" sees three ACTIVE members", func() bool {
+		poll(t, 20*time.Second, tm.m.ID()+" sees three ACTIVE members", func() bool {
 			ms := members(t, tm)
 			for _, id := range []string{"a", "b", "c"} {
 				if m, ok := ms[id]; !ok || m.State != "ACTIVE" || m.Tokens != 128 || !m.Healthy || m.Addr != "127.0.0.1:9095" {
@@ -156,7 +156,7 @@ func TestMembership(t *testing.T) {
 	var sawLeaving bool
 	stopped := make(chan struct{})
 	go func() { c.stop(); close(stopped) }()
-	poll(t, 10*time.Second, "a sees c leave", func() bool {
+	poll(t, 20*time.Second, "a sees c leave", func() bool {
 		m, ok := members(t, a)["c"]
 		sawLeaving = sawLeaving || (ok && m.State == ring.LEAVING.String())
 		return !ok || m.State == ring.LEFT.String()
@@ -166,7 +166,7 @@ func TestMembership(t *testing.T) {
 
 	// c restarts on its data directory: same tokens.
 	c = startMember(t, "c", dirs[2], seed)
-	poll(t, 10*time.Second, "a sees c back", func() bool {
+	poll(t, 20*time.Second, "a sees c back", func() bool {
 		m, ok := members(t, a)["c"]
 		return ok && m.State == "ACTIVE"
 	})
