@@ -38,6 +38,7 @@ type api struct {
 	search   *search.API
 	groups   *groups.Store
 	httpAddr func() string // the address HTTP listens on, once started
+	cluster  *clusterNode  // nil in single-node mode
 }
 
 // newRouter builds the echo router with every route.
@@ -85,6 +86,10 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
 	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
 	e.GET("/api/v1/cluster", a.handleCluster, a.tenantMiddleware)
+	// dskit's status pages, at the paths Loki and Mimir use.
+	e.GET("/ring", a.handleRingPage)
+	e.POST("/ring", a.handleRingPage) // the page's "forget" button
+	e.GET("/memberlist", a.handleMemberlistPage)
 	e.GET("/api/v1/locate", a.handleLocate, a.tenantMiddleware)
 	const groupsPath = "/api/v1/groups"
 	e.GET(groupsPath, a.handleListGroups, a.tenantMiddleware)

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/siltlog/silt/cluster"
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/kafka"
 	"github.com/siltlog/silt/search"
@@ -33,6 +34,10 @@ type Config struct {
 	Syslog      ingest.SyslogConfig `yaml:"syslog"`
 	Search      search.Config       `yaml:"search"`
 	Kafka       kafka.Config        `yaml:"kafka"`
+	// Cluster and Memberlist are off unless -cluster.enabled or
+	// -memberlist.join is given: a node alone needs neither.
+	Cluster    cluster.Config           `yaml:"cluster"`
+	Memberlist cluster.MemberlistConfig `yaml:"memberlist"`
 }
 
 // RegisterFlags registers every component's flags with their defaults.
@@ -46,6 +51,23 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Syslog.RegisterFlags(f)
 	c.Search.RegisterFlags(f)
 	c.Kafka.RegisterFlags(f)
+	c.Cluster.RegisterFlags(f)
+	c.Memberlist.RegisterFlags(f)
+}
+
+// applyImplied sets what other settings imply: members to join mean cluster
+// mode.
+func (c *Config) applyImplied() {
+	if len(c.Memberlist.JoinMembers) > 0 {
+		c.Cluster.Enabled = true
+	}
+	// An empty list from YAML and none at all are the same setting.
+	if len(c.Memberlist.JoinMembers) == 0 {
+		c.Memberlist.JoinMembers = nil
+	}
+	if len(c.Memberlist.BindAddrs) == 0 {
+		c.Memberlist.BindAddrs = nil
+	}
 }
 
 // Validate reports the first invalid setting of any component.
@@ -74,6 +96,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		return fmt.Errorf("kafka config: %w", err)
+	}
+	if err := c.Cluster.Validate(); err != nil {
+		return fmt.Errorf("cluster config: %w", err)
+	}
+	if err := c.Memberlist.Validate(); err != nil {
+		return fmt.Errorf("memberlist config: %w", err)
 	}
 	return nil
 }
@@ -209,6 +237,7 @@ func parseServerArgs(args []string, output io.Writer) (*serverArgs, error) {
 	if a.showVersion {
 		return &a, nil
 	}
+	a.cfg.applyImplied()
 	if err := a.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}

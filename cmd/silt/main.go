@@ -4,6 +4,7 @@
 //	silt topics             list topics and partitions
 //	silt produce            send stdin lines to a topic
 //	silt consume            read a partition from an offset or a time
+//	silt cluster status     the cluster's nodes and their partitions
 package main
 
 import (
@@ -25,6 +26,7 @@ Commands:
   query     run a LogQL query (log lines or a metric matrix)
   tail      follow the new lines of a LogQL log query
   bench     load generator: push log lines over any ingest protocol
+  cluster   cluster status: the ring's nodes and the partitions each holds
   help      show this help
 
 Run "silt <command> -h" for a command's flags.
@@ -54,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runTail(rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
+	case "cluster":
+		return runCluster(rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usageText)
 		return 0

@@ -48,6 +48,7 @@ type App struct {
 	store    *topics.Store
 	http     *httpService
 	kafka    *kafka.Server
+	cluster  *clusterNode // nil in single-node mode
 	manager  *services.Manager
 	healthy  atomic.Bool
 }
@@ -76,9 +77,13 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	// the HTTP groups API.
 	offsets := groups.NewStore(filepath.Join(cfg.Storage.DataDir, groups.Dir), logger.With("component", "groups"))
 	draining := make(chan struct{})
+	var err error
+	if a.cluster, err = newClusterNode(cfg, a.store, logger, a.registry); err != nil {
+		return nil, err
+	}
 	api := &api{
 		cfg: cfg, store: a.store, picker: topics.NewPicker(), logger: logger,
-		ready: a.healthy.Load, draining: draining, groups: offsets,
+		ready: a.healthy.Load, draining: draining, groups: offsets, cluster: a.cluster,
 	}
 	tenant := func(r *http.Request) (string, error) { return ingest.TenantFromRequest(r, cfg.AuthEnabled) }
 	api.ingest = ingest.NewDistributor(cfg.Ingest, a.store, ingest.NewMetrics(a.registry), tenant)
@@ -110,13 +115,17 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		}
 		return indexer, nil
 	})
+	clusterDeps, clusterTargets := a.cluster.registerModules(mm)
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{
 		moduleServer: {moduleStore, moduleGroups},
 		moduleSyslog: {moduleStore},
 		moduleKafka:  {moduleStore, moduleGroups},
 		moduleIndex:  {moduleStore},
-		targetAll:    {moduleStore, moduleServer, moduleSyslog, moduleKafka, moduleIndex},
+		targetAll:    append([]string{moduleStore, moduleServer, moduleSyslog, moduleKafka, moduleIndex}, clusterTargets...),
+	}
+	for mod, on := range clusterDeps {
+		deps[mod] = on
 	}
 	for mod, on := range deps {
 		if err := mm.AddDependency(mod, on...); err != nil {
