@@ -74,17 +74,22 @@ func (s *Searcher) planSources(tenant string, sel *selection, start, end int64) 
 
 func (s *Searcher) partitionSources(tenant string, t topics.Topic, part int, log *segments.Log,
 	sel *selection, start, end int64) ([]source, error) {
-	from, err := log.OffsetForTime(start)
-	if err != nil {
-		return nil, err
-	}
-	from, to := max(from, log.StartOffset()), log.NextOffset()
+	from, to := log.StartOffset(), log.NextOffset()
 	if from >= to {
 		return nil, nil
 	}
 	whole := source{topic: t.Name, partition: part, log: log, from: from, to: to, minT: math.MinInt64, maxT: math.MaxInt64}
 	idx, cp := s.indexer.lookup(partKey{tenant, t.Name, part}, log)
 	if idx == nil || cp.Next <= from {
+		// No index: read from the first record at or after start (records
+		// before it are all older).
+		first, err := log.OffsetForTime(start)
+		if err != nil {
+			return nil, err
+		}
+		if whole.from = max(first, from); whole.from >= to {
+			return nil, nil
+		}
 		return []source{whole}, nil
 	}
 	snap, err := idx.FindAll(sel.indexQuery(start, end))

@@ -239,13 +239,6 @@ type columnReader struct {
 	headers []Header
 	ns      [binary.MaxVarintLen64]byte
 	err     error
-
-	// For scanBlock: the position of the next value in the value column, and
-	// when filtering, the needle's length and its match positions not yet passed.
-	valuePos  int
-	filter    bool
-	needleLen int
-	matches   []int
 }
 
 func (c *columnReader) uvarint(col int) uint64 {

@@ -30,8 +30,8 @@ type blockKey struct {
 }
 
 type cachedBlock struct {
-	key blockKey
-	raw []byte
+	key  blockKey
+	view *blockView
 }
 
 // NewBlockCache returns a cache of at most maxBytes of decompressed blocks
@@ -55,7 +55,7 @@ func NewBlockCache(maxBytes int64, reg prometheus.Registerer) *BlockCache {
 // WithBlockCache makes the log read warm blocks through c.
 func WithBlockCache(c *BlockCache) Option { return func(l *Log) { l.cache = c } }
 
-func (c *BlockCache) get(k blockKey) ([]byte, bool) {
+func (c *BlockCache) get(k blockKey) (*blockView, bool) {
 	if c == nil || c.max <= 0 {
 		return nil, false
 	}
@@ -68,27 +68,27 @@ func (c *BlockCache) get(k blockKey) ([]byte, bool) {
 	}
 	c.hits.Inc()
 	c.lru.MoveToFront(e)
-	return e.Value.(*cachedBlock).raw, true
+	return e.Value.(*cachedBlock).view, true
 }
 
-func (c *BlockCache) put(k blockKey, raw []byte) {
-	if c == nil || int64(len(raw)) > c.max {
+func (c *BlockCache) put(k blockKey, v *blockView) {
+	if c == nil || v.size() > c.max {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
-		c.size -= int64(len(e.Value.(*cachedBlock).raw))
+		c.size -= e.Value.(*cachedBlock).view.size()
 		c.lru.Remove(e)
 	}
-	c.items[k] = c.lru.PushFront(&cachedBlock{key: k, raw: raw})
-	c.size += int64(len(raw))
+	c.items[k] = c.lru.PushFront(&cachedBlock{key: k, view: v})
+	c.size += v.size()
 	for c.size > c.max {
 		e := c.lru.Back()
 		cb := e.Value.(*cachedBlock)
 		c.lru.Remove(e)
 		delete(c.items, cb.key)
-		c.size -= int64(len(cb.raw))
+		c.size -= cb.view.size()
 	}
 	c.bytes.Set(float64(c.size))
 }

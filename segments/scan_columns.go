@@ -128,11 +128,11 @@ func stopped(r *Record, err error) (int64, bool, error) {
 // scanColumns is ScanRange over the blocks of a warm segment.
 func (s *warmSegment) scanColumns(cache *BlockCache, off, end int64, needle []byte, fn func(r *Record) error) (int64, bool, error) {
 	for i := s.blockFor(off); i < len(s.blocks) && s.blocks[i].base < end; i++ {
-		raw, err := s.rawBlock(cache, i)
+		v, err := s.view(cache, i)
 		if err != nil {
 			return off, true, err
 		}
-		next, stop, err := scanBlock(raw, s.blocks[i].base, off, end, needle, fn)
+		next, stop, err := v.scan(off, end, needle, fn)
 		var bad *badBlockError
 		if errors.As(err, &bad) {
 			err = &CorruptionError{File: s.path, Offset: int64(s.blocks[i].position), Err: bad.err}
@@ -145,21 +145,27 @@ func (s *warmSegment) scanColumns(cache *BlockCache, off, end int64, needle []by
 	return off, false, nil
 }
 
-// rawBlock returns block i decompressed, from the cache when it is there.
-func (s *warmSegment) rawBlock(cache *BlockCache, i int) ([]byte, error) {
+// view returns block i decompressed and parsed, from the cache when it is
+// there.
+func (s *warmSegment) view(cache *BlockCache, i int) (*blockView, error) {
 	k := blockKey{s, i}
-	if raw, ok := cache.get(k); ok {
-		return raw, nil
+	if v, ok := cache.get(k); ok {
+		return v, nil
 	}
 	raw, err := s.decompress(i)
-	if err == nil {
-		cache.put(k, raw)
+	if err != nil {
+		return nil, err
 	}
-	return raw, err
+	v, err := newBlockView(raw, s.blocks[i].base)
+	if err != nil {
+		return nil, &CorruptionError{File: s.path, Offset: int64(s.blocks[i].position), Err: err}
+	}
+	cache.put(k, v)
+	return v, nil
 }
 
-// badBlockError is a block scanBlock could not read, as opposed to an error
-// of its callback.
+// badBlockError is a block a scan could not read, as opposed to an error of
+// its callback.
 type badBlockError struct{ err error }
 
 func (e *badBlockError) Error() string { return e.err.Error() }
@@ -174,50 +180,13 @@ type blockBatch struct {
 }
 
 // scanBlock calls fn for the records of a decompressed block (based at base)
-// in [from, end), reading the record columns in place. A block holding a
-// compressed producer batch is rebuilt into batches instead. fn sees only the
-// records whose value contains needle (the caller checks again: fn may also
-// see others).
+// in [from, end) whose value contains needle.
 func scanBlock(raw []byte, base, from, end int64, needle []byte, fn func(r *Record) error) (int64, bool, error) {
-	batches, cr, err := parseBlock(raw)
+	v, err := newBlockView(raw, base)
 	if err != nil {
 		return from, true, &badBlockError{err}
 	}
-	for _, b := range batches {
-		if b.opaque && b.attributes&attrControl == 0 {
-			return scanRebuilt(raw, base, from, end, fn)
-		}
-	}
-	cr.matches = valueMatches(cr.cols[colValues], needle, cr.matches[:0])
-	cr.filter = len(needle) > 0
-	cr.needleLen = len(needle)
-	next := base
-	var r Record
-	for _, b := range batches {
-		batchBase := next
-		next += int64(b.lastOffsetDelta) + 1
-		if b.opaque { // a control batch: no records in the columns
-			continue
-		}
-		prev := b.firstTs
-		for j := int32(0); j < b.records; j++ {
-			r.Offset = batchBase + int64(j)
-			keep := cr.nextRecord(&r, &prev)
-			if cr.err != nil {
-				return from, true, &badBlockError{cr.err}
-			}
-			if r.Offset < from || !keep {
-				continue
-			}
-			if r.Offset >= end {
-				return end, false, nil
-			}
-			if err := fn(&r); err != nil {
-				return stopped(&r, err)
-			}
-		}
-	}
-	return min(next, end), false, nil
+	return v.scan(from, end, needle, fn)
 }
 
 // scanRebuilt is scanBlock through rebuilt batches.
@@ -274,60 +243,3 @@ func parseBlock(raw []byte) ([]blockBatch, *columnReader, error) {
 	return out, cr, r.err
 }
 
-// valueMatches appends to dst the positions in values (a block's value
-// column) where needle starts, in order; none for an empty needle.
-func valueMatches(values, needle []byte, dst []int) []int {
-	if len(needle) == 0 {
-		return dst
-	}
-	for p := 0; p <= len(values)-len(needle); {
-		i := bytes.Index(values[p:], needle)
-		if i < 0 {
-			break
-		}
-		dst = append(dst, p+i)
-		p += i + 1
-	}
-	return dst
-}
-
-// nextRecord reads the next record's fields from the columns into r (its
-// offset is the caller's); prev is the previous record's time in ms. When the
-// reader filters, a record whose value holds no match is only skipped over
-// (its headers are not decoded) and nextRecord reports false.
-func (c *columnReader) nextRecord(r *Record, prev *int64) bool {
-	if len(c.cols[colAttrs]) == 0 {
-		c.err = fmt.Errorf("%w: attributes column short", errBadBlock)
-		return false
-	}
-	c.cols[colAttrs] = c.cols[colAttrs][1:]
-	*prev += c.varint(colTimeDeltas)
-	r.Timestamp = *prev*1e6 + int64(c.uvarint(colNsRemainders))
-	r.Key = c.take(colKeyLens, colKeys)
-	start := c.valuePos
-	r.Value = c.take(colValueLens, colValues)
-	c.valuePos += len(r.Value)
-	keep := !c.filter || c.holdsMatch(start, c.valuePos)
-	c.headers = c.headers[:0]
-	for h := c.uvarint(colHeaderCounts); h > 0 && c.err == nil; h-- {
-		k := c.bytesN(colHeaderKeys, c.uvarint(colHeaderKeyLens))
-		v := c.take(colHeaderValueLens, colHeaderValues)
-		if keep {
-			c.headers = append(c.headers, Header{Key: string(k), Value: v})
-		}
-	}
-	r.Headers = c.headers
-	if len(r.Headers) == 0 {
-		r.Headers = nil
-	}
-	return keep
-}
-
-// holdsMatch reports whether a match lies wholly in the value at [start, end)
-// of the value column, dropping the matches before it.
-func (c *columnReader) holdsMatch(start, end int) bool {
-	for len(c.matches) > 0 && c.matches[0] < start {
-		c.matches = c.matches[1:]
-	}
-	return len(c.matches) > 0 && c.matches[0]+c.needleLen <= end
-}
