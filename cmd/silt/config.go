@@ -15,6 +15,7 @@ import (
 
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/kafka"
+	"github.com/siltlog/silt/metrics"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/tier"
@@ -33,6 +34,7 @@ type Config struct {
 	Syslog      ingest.SyslogConfig `yaml:"syslog"`
 	Search      search.Config       `yaml:"search"`
 	Kafka       kafka.Config        `yaml:"kafka"`
+	Metrics     metrics.Config      `yaml:"metrics"`
 }
 
 // RegisterFlags registers every component's flags with their defaults.
@@ -46,6 +48,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Syslog.RegisterFlags(f)
 	c.Search.RegisterFlags(f)
 	c.Kafka.RegisterFlags(f)
+	c.Metrics.RegisterFlags(f)
 }
 
 // Validate reports the first invalid setting of any component.
@@ -74,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		return fmt.Errorf("kafka config: %w", err)
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		return fmt.Errorf("metrics config: %w", err)
 	}
 	return nil
 }
