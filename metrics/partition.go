@@ -22,9 +22,13 @@ import (
 	"github.com/siltlog/silt/segments"
 )
 
+// runRecords is the most records of one offset run (FORMAT.md): it bounds
+// how far before the first record that matters a replay may start. A
+// variable so that tests can use short runs.
+var runRecords = 65536
+
 const (
-	// chunkRecords is how many records one appender commits at most, and the
-	// size of an offset run (FORMAT.md).
+	// chunkRecords is how many records one appender commits at most.
 	chunkRecords = 65536
 	// maxRuns bounds the offset runs kept; past it neighbours are merged.
 	maxRuns = 4096
@@ -66,6 +70,7 @@ type partition struct {
 
 	// consumer state
 	openEnd int64
+	maxT    int64 // the newest sample appended (MinInt64: none since open)
 	series  map[string]*seriesRef
 	gen     uint32
 	runs    []offsetRun
@@ -76,9 +81,11 @@ type partition struct {
 
 // seriesRef caches the TSDB reference and labels of one record key.
 type seriesRef struct {
-	ref  storage.SeriesRef
-	lset labels.Labels
-	gen  uint32 // the compaction generation it was last used in
+	ref   storage.SeriesRef
+	lset  labels.Labels
+	gen   uint32 // the compaction generation it was last used in
+	lastT int64  // the last sample appended (MinInt64: none since open)
+	lastV uint64 // its value's bits
 }
 
 // offsetRun is consecutive records starting at first whose samples are all
@@ -125,6 +132,7 @@ func openPartition(k partKey, log *segments.Log, cfg Config, logger *slog.Logger
 	p := &partition{
 		k: k, log: log, dir: dir, db: db, cfg: cfg, logger: logger, m: m, meta: meta,
 		series:    map[string]*seriesRef{},
+		maxT:      math.MinInt64,
 		appliedCh: make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -241,20 +249,21 @@ func (p *partition) applyChunk(ctx context.Context, pos, end int64) (int64, erro
 	maxT, n := int64(math.MinInt64), 0
 	next, err := p.log.ScanRange(ctx, pos, end, func(r *segments.Record) error {
 		maxT = max(maxT, p.apply(app, r))
-		if n++; n >= chunkRecords {
+		if n++; n >= min(chunkRecords, runRecords) {
 			return segments.ErrStopScan
 		}
 		return nil
 	})
 	if errors.Is(err, segments.ErrOffsetOutOfRange) {
-		_ = app.Rollback()
+		p.rollback(app)
 		return p.log.StartOffset(), nil
 	}
 	if err != nil {
-		_ = app.Rollback()
+		p.rollback(app)
 		return pos, err
 	}
 	if err := app.Commit(); err != nil {
+		p.forgetLast()
 		return pos, fmt.Errorf("commit samples at offset %d: %w", pos, err)
 	}
 	if next > pos {
@@ -286,12 +295,30 @@ func (p *partition) apply(app storage.Appender, r *segments.Record) int64 {
 		}
 		for _, smp := range p.buf {
 			maxT = max(maxT, smp.T)
+			// The head checks a sample only against committed ones; the
+			// samples of this chunk are checked here, so that the outcome
+			// does not depend on where chunks begin.
+			switch {
+			case smp.T < s.lastT:
+				p.skip(storage.ErrOutOfOrderSample)
+				continue
+			case smp.T == s.lastT && math.Float64bits(smp.V) == s.lastV:
+				continue // the same sample again: the TSDB ignores it too
+			case smp.T == s.lastT:
+				p.skip(storage.ErrDuplicateSampleForTimestamp)
+				continue
+			case p.maxT != math.MinInt64 && smp.T < p.maxT-p.cfg.BlockDuration.Milliseconds()/2:
+				// The head's own window, kept per sample rather than per chunk.
+				p.skip(storage.ErrOutOfBounds)
+				continue
+			}
 			ref, err := app.Append(s.ref, s.lset, smp.T, smp.V)
 			if err != nil {
 				p.skip(err)
 				continue
 			}
-			s.ref = ref
+			s.ref, s.lastT, s.lastV = ref, smp.T, math.Float64bits(smp.V)
+			p.maxT = max(p.maxT, smp.T)
 			p.stats.samples++
 		}
 	case ingest.MetadataValueVersion:
@@ -306,6 +333,21 @@ func (p *partition) apply(app storage.Appender, r *segments.Record) int64 {
 		p.stats.invalid++
 	}
 	return maxT
+}
+
+// rollback drops an uncommitted chunk; its samples will be applied again.
+func (p *partition) rollback(app storage.Appender) {
+	_ = app.Rollback()
+	p.forgetLast()
+}
+
+// forgetLast forgets the last samples seen, which may not have been
+// committed: the TSDB decides about the next ones itself.
+func (p *partition) forgetLast() {
+	for _, s := range p.series {
+		s.lastT = math.MinInt64
+	}
+	p.maxT = p.db.Head().MaxTime()
 }
 
 // skip counts a sample the TSDB refused, by reason.
@@ -341,7 +383,7 @@ func (p *partition) lookup(key []byte) *seriesRef {
 		b.Add(l.Name, l.Value)
 	}
 	b.Sort()
-	s := &seriesRef{lset: b.Labels(), gen: p.gen}
+	s := &seriesRef{lset: b.Labels(), gen: p.gen, lastT: math.MinInt64}
 	if s.lset.Get(labels.MetricName) == "" {
 		return nil
 	}
@@ -352,7 +394,7 @@ func (p *partition) lookup(key []byte) *seriesRef {
 // addRun records that n records from first hold samples up to maxT,
 // extending the last run while it is short.
 func (p *partition) addRun(first, maxT int64, n int) {
-	if k := len(p.runs); k > 0 && p.runs[k-1].n+n <= chunkRecords {
+	if k := len(p.runs); k > 0 && p.runs[k-1].n+n <= runRecords {
 		last := &p.runs[k-1]
 		last.maxT, last.n = max(last.maxT, maxT), last.n+n
 		return
