@@ -46,6 +46,9 @@ func newMaterialiserMetrics(reg prometheus.Registerer) *materialiserMetrics {
 			Name: "silt_metrics_checkpoints_total", Help: "Resume offsets persisted after a block was written.",
 		}),
 	}
+	for _, reason := range []string{"out_of_order", "too_old", "duplicate", "invalid"} {
+		m.skipped.WithLabelValues(reason) // exported at 0 before the first skip
+	}
 	if reg != nil {
 		reg.MustRegister(m.lagRecords, m.lagSeconds, m.headSeries, m.samples, m.skipped, m.invalid, m.applyErrors, m.compactions, m.checkpoints)
 	}
