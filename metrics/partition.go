@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -328,7 +329,7 @@ func (p *partition) apply(app storage.Appender, r *segments.Record) int64 {
 			p.stats.invalid++
 			return maxT
 		}
-		p.meta.set(p.k.tenant, s.lset.Get(labels.MetricName), md)
+		p.meta.set(p.k.tenant, s.lset.Get(model.MetricNameLabel), md)
 	default:
 		p.stats.invalid++
 	}
@@ -384,7 +385,7 @@ func (p *partition) lookup(key []byte) *seriesRef {
 	}
 	b.Sort()
 	s := &seriesRef{lset: b.Labels(), gen: p.gen, lastT: math.MinInt64}
-	if s.lset.Get(labels.MetricName) == "" {
+	if s.lset.Get(model.MetricNameLabel) == "" {
 		return nil
 	}
 	p.series[string(key)] = s

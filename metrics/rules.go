@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grafana/dskit/services"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
@@ -226,7 +227,7 @@ func (r *Rules) evalRule(ctx context.Context, tenant, lang string, rule ruleSpec
 	req := &ingest.PushRequest{Tenant: tenant, Protocol: "rules", Topic: topics.TopicMetrics, Binary: true}
 	for _, s := range samples {
 		b := labels.NewBuilder(s.Labels)
-		b.Set(labels.MetricName, rule.Record)
+		b.Set(model.MetricNameLabel, rule.Record)
 		rule.Labels.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
 		var ls ingest.Labels
 		b.Labels().Range(func(l labels.Label) { ls = append(ls, ingest.Label{Name: l.Name, Value: l.Value}) })

@@ -126,7 +126,7 @@ func parseRule(r ruleFile, lang string) (ruleSpec, error) {
 	rs := ruleSpec{Record: r.Record, Expr: r.Expr}
 	b := labels.NewScratchBuilder(len(r.Labels))
 	for k, v := range r.Labels {
-		if !model.LegacyValidation.IsValidLabelName(k) || k == labels.MetricName {
+		if !model.LegacyValidation.IsValidLabelName(k) || k == model.MetricNameLabel {
 			return rs, fmt.Errorf("label name %q is not valid here", k)
 		}
 		b.Add(k, v)
