@@ -181,17 +181,23 @@ func otlpAppendAttribute(meta []segments.Header, name string, v pcommon.Value) [
 // google.rpc.Status with the error, in the request's encoding (JSON when the
 // request's media type was neither).
 func writeOTLPResponse(w http.ResponseWriter, mediaType string, err error) {
+	resp := plogotlp.NewExportResponse()
+	writeOTLPResponseOf(w, mediaType, err, resp.MarshalProto, resp.MarshalJSON)
+}
+
+// writeOTLPResponseOf answers with the given empty response's encoding, or
+// the error as a google.rpc.Status.
+func writeOTLPResponseOf(w http.ResponseWriter, mediaType string, err error, asProto, asJSON func() ([]byte, error)) {
 	if mediaType != otlpProtobuf {
 		mediaType = otlpJSON
 	}
 	var body []byte
 	status := http.StatusOK
 	if err == nil {
-		resp := plogotlp.NewExportResponse()
 		if mediaType == otlpProtobuf {
-			body, err = resp.MarshalProto()
+			body, err = asProto()
 		} else {
-			body, err = resp.MarshalJSON()
+			body, err = asJSON()
 		}
 	}
 	if err != nil {

@@ -148,22 +148,35 @@ func decodeRemoteWrite(body []byte, perValue int) (*PushRequest, error) {
 		if len(ts.Samples) == 0 {
 			continue // exemplars only: not stored
 		}
-		s := Stream{Labels: ls}
-		for chunk := ts.Samples; len(chunk) > 0; {
-			n := min(len(chunk), perValue)
-			buf = buf[:0]
-			for _, smp := range chunk[:n] {
-				if smp.Timestamp <= 0 || smp.Timestamp > math.MaxInt64/1_000_000 {
-					return nil, BadRequest("series %.200s: sample timestamp %d ms is out of range (1970 to 2262)", ls, smp.Timestamp)
-				}
-				buf = append(buf, MetricSample{T: smp.Timestamp, V: smp.Value})
-			}
-			s.Entries = append(s.Entries, Entry{Timestamp: buf[0].T * 1e6, Line: string(AppendSamples(nil, buf))})
-			chunk = chunk[n:]
+		buf = buf[:0]
+		for _, smp := range ts.Samples {
+			buf = append(buf, MetricSample{T: smp.Timestamp, V: smp.Value})
+		}
+		s, err := seriesStream(ls, buf, perValue)
+		if err != nil {
+			return nil, err
 		}
 		req.Streams = append(req.Streams, s)
 	}
+	req.Streams = append(req.Streams, rwMetadataStreams(wr.Metadata)...)
 	return req, nil
+}
+
+// seriesStream is the stream of one series: its samples in values of at most
+// perValue samples each (FORMAT.md), after checking their timestamps.
+func seriesStream(ls Labels, samples []MetricSample, perValue int) (Stream, error) {
+	s := Stream{Labels: ls}
+	for _, smp := range samples {
+		if smp.T <= 0 || smp.T > math.MaxInt64/1_000_000 {
+			return s, BadRequest("series %.200s: sample timestamp %d ms is out of range (1970 to 2262)", ls, smp.T)
+		}
+	}
+	for chunk := samples; len(chunk) > 0; {
+		n := min(len(chunk), perValue)
+		s.Entries = append(s.Entries, Entry{Timestamp: chunk[0].T * 1e6, Line: string(AppendSamples(nil, chunk[:n]))})
+		chunk = chunk[n:]
+	}
+	return s, nil
 }
 
 // rwLabels returns a series' labels without empty values, checking that the

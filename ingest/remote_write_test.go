@@ -150,6 +150,9 @@ func (s *rwServer) metricRecords() []rwSeries {
 	s.t.Helper()
 	var out []rwSeries
 	for _, r := range s.records(topics.TopicMetrics) {
+		if len(r.Value) > 0 && r.Value[0] == MetadataValueVersion {
+			continue
+		}
 		smp, err := DecodeSamples(nil, r.Value)
 		if err != nil {
 			s.t.Fatalf("record %s@%d: %v", r.Key, r.Offset, err)
@@ -158,6 +161,29 @@ func (s *rwServer) metricRecords() []rwSeries {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
+}
+
+// metadataRecords returns the metadata records, key and decoded value, in
+// offset order per partition.
+func (s *rwServer) metadataRecords() []rwMetadata {
+	s.t.Helper()
+	var out []rwMetadata
+	for _, r := range s.records(topics.TopicMetrics) {
+		if len(r.Value) == 0 || r.Value[0] != MetadataValueVersion {
+			continue
+		}
+		m, err := DecodeMetadata(r.Value)
+		if err != nil {
+			s.t.Fatalf("record %s@%d: %v", r.Key, r.Offset, err)
+		}
+		out = append(out, rwMetadata{key: string(r.Key), md: m})
+	}
+	return out
+}
+
+type rwMetadata struct {
+	key string
+	md  MetricMetadata
 }
 
 func rwBody(t testing.TB, wr *prompb.WriteRequest) []byte {
@@ -259,9 +285,18 @@ func TestRemoteWriteRoundTrip(t *testing.T) {
 			t.Fatalf("headers %v: status %d: %s", h, code, body)
 		}
 	}
-	// Metadata alone is accepted and not stored.
+	// Metadata alone is accepted and stored as a metadata record.
 	if code, _, body := s.post("/api/v1/write", rwHeaders, rwBody(t, &prompb.WriteRequest{Metadata: wr.Metadata})); code != http.StatusNoContent {
 		t.Fatalf("metadata only: status %d: %s", code, body)
+	}
+	md := s.metadataRecords()
+	if len(md) != 4 {
+		t.Fatalf("got %d metadata records, want 4 (one per request): %v", len(md), md)
+	}
+	for _, m := range md {
+		if m.key != `{__name__="up"}` || m.md != (MetricMetadata{Type: "gauge", Help: "h"}) {
+			t.Fatalf("metadata record %+v, want up: gauge, help h", m)
+		}
 	}
 
 	got := s.metricRecords()
@@ -362,7 +397,7 @@ func TestBulkOTLPRWBadInput(t *testing.T) {
 
 func FuzzRemoteWrite(f *testing.F) {
 	now := time.Now().UnixMilli()
-	wr := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+	wr := &prompb.WriteRequest{Metadata: []prompb.MetricMetadata{{MetricFamilyName: "up", Type: prompb.MetricMetadata_COUNTER, Unit: "s", Help: "h"}}, Timeseries: []prompb.TimeSeries{
 		{Labels: rwLabelsOf("__name__", "up", "job", "x"), Samples: []prompb.Sample{{Timestamp: now, Value: 1}, {Timestamp: now + 1, Value: math.NaN()}}},
 		{Labels: rwLabelsOf("__name__", "h"), Histograms: []prompb.Histogram{{Timestamp: now}}},
 	}}
@@ -373,8 +408,14 @@ func FuzzRemoteWrite(f *testing.F) {
 	}
 	f.Add(raw)
 	f.Add(AppendSamples(nil, []MetricSample{{T: now, V: 1}}))
+	f.Add(AppendMetadata(nil, MetricMetadata{Type: "counter", Unit: "seconds", Help: "h"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = DecodeSamples(nil, data)
+		if m, err := DecodeMetadata(data); err == nil {
+			if again, err := DecodeMetadata(AppendMetadata(nil, m)); err != nil || again != m {
+				t.Fatalf("metadata %+v does not round-trip: %+v, %v", m, again, err)
+			}
+		}
 		for _, body := range [][]byte{data, rwSnappyOrNil(data)} {
 			req, err := decodeRemoteWrite(body, 3)
 			if err != nil {
@@ -385,6 +426,12 @@ func FuzzRemoteWrite(f *testing.F) {
 			}
 			for _, s := range req.Streams {
 				for _, e := range s.Entries {
+					if e.Line[0] == MetadataValueVersion {
+						if _, err := DecodeMetadata([]byte(e.Line)); err != nil {
+							t.Fatalf("metadata entry of %v: %v", s.Labels, err)
+						}
+						continue
+					}
 					smp, err := DecodeSamples(nil, []byte(e.Line))
 					if err != nil || len(smp) == 0 || len(smp) > 3 || e.Timestamp != smp[0].T*1e6 {
 						t.Fatalf("entry of %v: %v, %v", s.Labels, smp, err)

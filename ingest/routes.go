@@ -11,7 +11,7 @@ type Route struct {
 // Routes lists every HTTP receiver, for the server to mount on its port.
 func (d *Distributor) Routes() []Route {
 	var rs []Route
-	for _, f := range []func(*Distributor) []Route{lokiRoutes, jsonlineRoutes, bulkRoutes, otlpRoutes, remoteWriteRoutes} {
+	for _, f := range []func(*Distributor) []Route{lokiRoutes, jsonlineRoutes, bulkRoutes, otlpRoutes, otlpMetricsRoutes, remoteWriteRoutes} {
 		rs = append(rs, f(d)...)
 	}
 	return rs

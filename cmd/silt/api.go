@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siltlog/silt/ingest"
+	"github.com/siltlog/silt/metrics"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/groups"
@@ -36,6 +37,7 @@ type api struct {
 	draining <-chan struct{} // closed at shutdown; ends long polls
 	ingest   *ingest.Distributor
 	search   *search.API
+	promAPI  *metrics.API // nil when -metrics.enabled=false
 	groups   *groups.Store
 	httpAddr func() string // the address HTTP listens on, once started
 	cluster  *clusterNode  // nil in single-node mode
@@ -57,7 +59,11 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.GET("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
 	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	e.GET("/api/v1/status/buildinfo", a.handleBuildInfo)
-	for _, r := range append(a.ingest.Routes(), a.search.Routes()...) {
+	routes := append(a.ingest.Routes(), a.search.Routes()...)
+	if a.promAPI != nil {
+		routes = append(routes, a.promAPI.Routes()...)
+	}
+	for _, r := range routes {
 		h := r.Handler
 		switch {
 		case r.Method == http.MethodGet && r.Path == "/":

@@ -36,6 +36,9 @@ type benchConfig struct {
 	timeout     time.Duration
 	progress    bool
 	jsonOut     bool
+	series      int           // remote_write series mode: active series
+	interval    time.Duration // series mode: simulated sample interval
+	backfill    time.Duration // series mode: simulated time starts this long ago
 
 	proto  *benchProtocol
 	target string // the push URL, or host:port for syslog
@@ -89,6 +92,9 @@ func parseBenchArgs(args []string, stderr io.Writer) (*benchConfig, error) {
 	f.DurationVar(&c.timeout, "timeout", time.Minute, "Timeout of one request.")
 	f.BoolVar(&c.progress, "progress", isTerminal(stderr), "Show progress on stderr (default: when stderr is a terminal).")
 	f.BoolVar(&c.jsonOut, "json", false, "Print the summary as JSON.")
+	f.IntVar(&c.series, "series", 0, "With -protocol remote_write: send this many active counters (one sample each per -interval of simulated time) instead of corpus lines; -batch is series per request.")
+	f.DurationVar(&c.interval, "interval", 15*time.Second, "Series mode: simulated time between two samples of a series.")
+	f.DurationVar(&c.backfill, "backfill", 3*time.Hour, "Series mode: simulated time starts this long ago and the run ends when it reaches now (or after -duration).")
 	f.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		f.PrintDefaults()
@@ -120,6 +126,8 @@ func (c *benchConfig) resolve(f *flag.FlagSet) error {
 		return usageError(f, "-concurrency, -batch and -streams must be at least 1")
 	case c.lines < 0 || c.duration < 0 || c.rate < 0 || c.corpusLines < 0:
 		return usageError(f, "-lines, -duration, -rate and -corpus-lines must not be negative")
+	case c.series < 0 || c.series > 0 && (c.protocol != "remote_write" || c.interval <= 0 || c.backfill <= 0):
+		return usageError(f, "-series needs -protocol remote_write and a positive -interval and -backfill")
 	case c.corpusLines > benchMaxCorpus:
 		return usageError(f, "-corpus-lines must be at most %d", benchMaxCorpus)
 	}
@@ -170,6 +178,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.series > 0 {
+		if cfg.duration == 0 {
+			cfg.duration = time.Hour
+		}
+		return runSeriesBench(ctx, cfg, stdout, stderr)
+	}
 	sum, err := runBenchConfig(ctx, cfg, stderr)
 	if err != nil {
 		return cliFail(stderr, "bench", err)

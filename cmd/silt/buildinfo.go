@@ -3,6 +3,8 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+
+	"github.com/siltlog/silt/metrics"
 )
 
 // Build information, set with -ldflags, e.g.
@@ -55,4 +57,15 @@ func currentBuildInfo() BuildInfo {
 		b.Version = "0.0.0-dev"
 	}
 	return b
+}
+
+// prometheusBuildInfo is the buildinfo of the Prometheus API under
+// /prometheus: silt's build, with the version of the Prometheus release whose
+// PromQL engine silt embeds, so Grafana enables the features it supports.
+func prometheusBuildInfo() metrics.BuildInfo {
+	b := currentBuildInfo()
+	return metrics.BuildInfo{
+		Version: metrics.PrometheusVersion(), Revision: b.Revision, Branch: b.Branch,
+		BuildUser: b.BuildUser, BuildDate: b.BuildDate, GoVersion: b.GoVersion,
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/siltlog/silt/cluster"
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/kafka"
+	"github.com/siltlog/silt/metrics"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/tier"
@@ -38,6 +39,7 @@ type Config struct {
 	// -memberlist.join is given: a node alone needs neither.
 	Cluster    cluster.Config           `yaml:"cluster"`
 	Memberlist cluster.MemberlistConfig `yaml:"memberlist"`
+	Metrics    metrics.Config           `yaml:"metrics"`
 }
 
 // RegisterFlags registers every component's flags with their defaults.
@@ -51,6 +53,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Syslog.RegisterFlags(f)
 	c.Search.RegisterFlags(f)
 	c.Kafka.RegisterFlags(f)
+	c.Metrics.RegisterFlags(f)
 	c.Cluster.RegisterFlags(f)
 	c.Memberlist.RegisterFlags(f)
 }
@@ -102,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Memberlist.Validate(); err != nil {
 		return fmt.Errorf("memberlist config: %w", err)
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		return fmt.Errorf("metrics config: %w", err)
 	}
 	return nil
 }

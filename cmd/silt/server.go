@@ -20,6 +20,7 @@ import (
 
 	"github.com/siltlog/silt/ingest"
 	"github.com/siltlog/silt/kafka"
+	"github.com/siltlog/silt/metrics"
 	"github.com/siltlog/silt/search"
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/groups"
@@ -36,6 +37,8 @@ const (
 	moduleKafka  = "kafka"
 	moduleGroups = "groups"
 	moduleIndex  = "indexer"
+	moduleMetric = "materialiser"
+	moduleRules  = "rules"
 	targetAll    = "all"
 )
 
@@ -94,6 +97,17 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		searcher.WithIndexer(indexer)
 	}
 	api.search = search.NewAPI(searcher, tenant)
+	var materialiser *metrics.Materialiser
+	var rules *metrics.Rules
+	if cfg.Metrics.Enabled {
+		materialiser = metrics.NewMaterialiser(cfg.Metrics, a.store, logger.With("component", "materialiser"), a.registry)
+		api.promAPI = metrics.NewAPI(cfg.Metrics, materialiser, tenant, prometheusBuildInfo(), logger, a.registry)
+		if cfg.Metrics.RulesDir != "" {
+			rules = metrics.NewRules(cfg.Metrics, api.promAPI.Engine(), materialiser, searcher.Querier, api.ingest.Push,
+				logger.With("component", "rules"))
+			api.promAPI.WithRules(rules)
+		}
+	}
 	router := newRouter(api, a.registry, newHTTPMetrics(a.registry))
 	a.http = newHTTPService(cfg.Server, router, draining, logger)
 	api.httpAddr = a.http.Addr
@@ -116,13 +130,27 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		return indexer, nil
 	})
 	clusterDeps, clusterTargets := a.cluster.registerModules(mm)
+	mm.RegisterModule(moduleMetric, func() (services.Service, error) {
+		if materialiser == nil {
+			return nil, nil
+		}
+		return materialiser, nil
+	})
+	mm.RegisterModule(moduleRules, func() (services.Service, error) {
+		if rules == nil {
+			return nil, nil
+		}
+		return rules, nil
+	})
 	mm.RegisterModule(targetAll, nil)
 	deps := map[string][]string{
 		moduleServer: {moduleStore, moduleGroups},
 		moduleSyslog: {moduleStore},
 		moduleKafka:  {moduleStore, moduleGroups},
 		moduleIndex:  {moduleStore},
-		targetAll:    append([]string{moduleStore, moduleServer, moduleSyslog, moduleKafka, moduleIndex}, clusterTargets...),
+		moduleMetric: {moduleStore},
+		moduleRules:  {moduleStore, moduleMetric},
+		targetAll:    append([]string{moduleStore, moduleServer, moduleSyslog, moduleKafka, moduleIndex, moduleMetric, moduleRules}, clusterTargets...),
 	}
 	for mod, on := range clusterDeps {
 		deps[mod] = on
