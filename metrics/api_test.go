@@ -156,6 +156,7 @@ func TestAPIUnavailableWhileReplaying(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.holdReplay.Store(true)
 	p.caughtUp.Store(false)
 	srv := newAPIServer(t, e, m, nil)
 	resp, err := http.Get(srv.URL + Prefix + "/api/v1/query?" + url.Values{"query": {"up"}}.Encode())

@@ -61,7 +61,9 @@ type partition struct {
 	applied  atomic.Int64 // offsets below it are in the TSDB
 	lagSince atomic.Int64 // unix ns when the oldest unapplied offset was first seen; 0: none
 	caughtUp atomic.Bool  // applied reached the end seen at open
-	closed   atomic.Bool  // the log was closed under the consumer
+	// holdReplay keeps caughtUp false (tests: a replay that does not end).
+	holdReplay atomic.Bool
+	closed     atomic.Bool // the log was closed under the consumer
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -232,7 +234,7 @@ func (p *partition) step(ctx context.Context, now time.Time) error {
 		p.publish(pos)
 		p.reportLag(end, time.Now())
 	}
-	if pos >= p.openEnd {
+	if pos >= p.openEnd && !p.holdReplay.Load() {
 		p.caughtUp.Store(true)
 	}
 	p.reportLag(end, time.Now())
