@@ -160,6 +160,7 @@ func benchStore(dir string) (*topics.Store, error) {
 func pushLoghub4M(store *topics.Store, files []corpusFile, text io.Writer) (int, error) {
 	var icfg ingest.Config
 	icfg.RegisterFlags(flag.NewFlagSet("b", flag.PanicOnError))
+	icfg.Limits.IngestionRateMB = 0 // setup, not an ingest benchmark
 	d := ingest.NewDistributor(icfg, store, ingest.NewMetrics(nil), nil)
 	const hosts, batch = 4, 2000
 	total := 0
