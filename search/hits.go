@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/siltlog/silt/search/index"
 	"github.com/siltlog/silt/segments"
@@ -43,12 +45,14 @@ func (s *Searcher) CountBuckets(ctx context.Context, tenant string, ms []*labels
 	if start%1e9 != 0 || end%1e9 != 0 || step%1e9 != 0 || step <= 0 {
 		return out, ErrUnaligned
 	}
-	dense := denseCounts{start: start, step: step, n: int((end - start + step - 1) / step), byValue: map[string][]int64{}}
-	sel := newSelection(ms)
 	ts, err := s.searchableTopics(tenant, ms)
 	if err != nil {
 		return out, err
 	}
+	// Partitions are counted in parallel, each into its own slots.
+	var counters []*partitionCounter
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, t := range ts {
 		for part := 0; part < t.Partitions; part++ {
 			if !s.store.Exists(tenant, t.Name, part) {
@@ -58,13 +62,24 @@ func (s *Searcher) CountBuckets(ctx context.Context, tenant string, ms []*labels
 			if err != nil {
 				return out, err
 			}
-			c := partitionCounter{s: s, sel: sel, log: log, topic: t.Name, part: part, start: start, end: end, by: by, out: &dense}
-			if err := c.count(ctx, partKey{tenant, t.Name, part}); err != nil {
-				return out, fmt.Errorf("count %s partition %d: %w", t.Name, part, err)
-			}
+			c := &partitionCounter{s: s, sel: newSelection(ms), log: log, topic: t.Name, part: part, start: start, end: end, by: by,
+				out: &denseCounts{start: start, step: step, n: int((end - start + step - 1) / step), byValue: map[string][]int64{}}}
+			counters = append(counters, c)
+			k := partKey{tenant, t.Name, part}
+			g.Go(func() error {
+				if err := c.count(gctx, k); err != nil {
+					return fmt.Errorf("count %s partition %d: %w", c.topic, c.part, err)
+				}
+				return nil
+			})
 		}
 	}
-	dense.into(&out)
+	if err := g.Wait(); err != nil {
+		return out, err
+	}
+	for _, c := range counters {
+		c.out.into(&out)
+	}
 	return out, nil
 }
 

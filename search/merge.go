@@ -84,8 +84,12 @@ func (it *mergeIterator) fetch(i int) *fetch {
 			if len(f.items) >= sel.max {
 				return fmt.Errorf("%w: more than %d (-search.max-select-entries); narrow the time range or the selector", ErrTooManyEntries, sel.max)
 			}
+			line := ""
+			if !sel.p.NoLines {
+				line = string(r.Value)
+			}
 			f.items = append(f.items, positioned{logql.Entry{
-				Timestamp: r.Timestamp, Line: string(r.Value), Labels: st.labels, Metadata: recordMetadata(st, r),
+				Timestamp: r.Timestamp, Line: line, Labels: st.labels, Metadata: recordMetadata(st, r),
 			}, pos})
 			return nil
 		})

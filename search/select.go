@@ -70,6 +70,10 @@ type tenantQuerier struct {
 	tenant string
 }
 
+// AppliesLineFiltersExactly: SelectLogs keeps only the entries that pass
+// every pushed-down line filter.
+func (q tenantQuerier) AppliesLineFiltersExactly() bool { return true }
+
 // SelectLogs returns the entries of matching streams in [Start, End) that pass
 // the pushed-down line filters, in time order: it reads the candidate blocks of
 // each partition's index and the head not yet indexed (see planSources), and

@@ -67,6 +67,10 @@ type SelectParams struct {
 	// Unordered lets the storage return the entries in any order: the caller
 	// orders what it needs (a metric query sorts each series' samples).
 	Unordered bool
+	// NoLines tells a storage that applies LineFilters exactly (an
+	// ExactFilterer) that the caller reads no line: entries may carry an
+	// empty Line.
+	NoLines bool
 }
 
 // LineFilter is a line filter the storage may use to skip entries.
@@ -78,6 +82,12 @@ type LineFilter struct {
 // Querier is the storage side of the engine.
 type Querier interface {
 	SelectLogs(ctx context.Context, p SelectParams) (EntryIterator, error)
+}
+
+// ExactFilterer is a Querier that applies SelectParams.LineFilters exactly,
+// so the engine need not apply them again.
+type ExactFilterer interface {
+	AppliesLineFiltersExactly() bool
 }
 
 // EngineOpts limits what one query may do. Zero values mean the defaults.

@@ -20,6 +20,9 @@ type extractor struct {
 	// metadata belongs to the series of its stream's labels, found by hash.
 	simple   bool
 	byStream map[uint64]*rangeSeries
+	// counted: every stage is a line filter the storage applied exactly and
+	// the value is 1 per line, so an entry counts without its line.
+	counted bool
 }
 
 // collectSeries reads every entry needed by the query's windows.
@@ -32,13 +35,19 @@ func (ev *evaluator) collectSeries(e *RangeAggExpr) ([]*rangeSeries, error) {
 	x := &extractor{e: e, pl: pl, series: map[string]*rangeSeries{}, sb: labels.NewScratchBuilder(8),
 		byStream: map[uint64]*rangeSeries{}}
 	x.simple = !pl.detectLevel && lr.Unwrap == nil && e.Grouping == nil && labelsUntouched(lr.Log.Stages)
+	pushed := pushdownFilters(lr.Log.Stages)
+	if ef, ok := ev.q.(ExactFilterer); ok && ef.AppliesLineFiltersExactly() && x.simple &&
+		len(pushed) == len(lr.Log.Stages) && (e.Op == "count_over_time" || e.Op == "rate") {
+		x.counted = true
+	}
 	it, err := ev.q.SelectLogs(ev.ctx, SelectParams{
 		Matchers:    lr.Log.Matchers,
 		Start:       ev.start - int64(lr.Offset) - int64(lr.Range) + 1,
 		End:         ev.end - int64(lr.Offset) + 1,
 		Direction:   Forward,
-		LineFilters: pushdownFilters(lr.Log.Stages),
+		LineFilters: pushed,
 		Unordered:   true,
+		NoLines:     x.counted,
 	})
 	if err != nil {
 		return nil, err
@@ -98,14 +107,14 @@ func (x *extractor) add(ent *Entry, st *lineState) error {
 	if x.simple && ent.Metadata.IsEmpty() {
 		h = ent.Labels.Hash()
 		if s, ok := x.byStream[h]; ok && labels.Equal(s.lbls, ent.Labels) {
-			if x.pl.run(st) {
+			if x.counted || x.pl.run(st) {
 				s.append(st.ts, x.value(st))
 			}
 			return nil
 		}
 	}
 	st.lbs.reset(ent.Labels, ent.Metadata)
-	if !x.pl.run(st) {
+	if !x.counted && !x.pl.run(st) {
 		return nil
 	}
 	v := x.value(st)
