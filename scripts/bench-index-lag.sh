@@ -10,7 +10,7 @@ RATE=${RATE:-250000}
 DURATION=${DURATION:-10m}
 BATCH=${BATCH:-4000}
 work=$(mktemp -d)
-trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${sampler:-}" "${pid:-}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/silt" ./cmd/silt
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$work/silt" -storage.data-dir "$work/data" -server.http-listen-address "127.0.0.1:$port" \
@@ -24,10 +24,11 @@ max=0
 		sleep 5
 	done
 ) &
+sampler=$!
 "$work/silt" bench -url "http://127.0.0.1:$port" -rate "$RATE" -duration "$DURATION" -batch "$BATCH" \
 	-concurrency 4 -pid "$pid"
 sleep 10 # let the indexer drain what the last requests left
 curl -fs "http://127.0.0.1:$port/metrics" | awk '/^silt_index_lag_seconds/ {print $2}' >>"$work/lag"
 max=$(sort -g "$work/lag" | tail -1)
 echo "index lag: largest sample ${max:-0} s over the run ($(wc -l <"$work/lag") samples, one per partition every 5 s)"
-curl -fs "http://127.0.0.1:$port/metrics" | grep -E '^silt_index_(lines|blocks)_total|^silt_index_lag_records' || true
+curl -fs "http://127.0.0.1:$port/metrics" | grep -E '^silt_index_(lines|blocks)_total|^silt_index_lag_records|^silt_ingest_lines_total' || true

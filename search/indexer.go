@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -98,6 +99,10 @@ func (ix *Indexer) IndexAll(ctx context.Context) {
 		return
 	}
 	seen := map[partKey]bool{}
+	// Partitions are indexed in parallel, up to one per core.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	defer wg.Wait()
 	for _, tenant := range reg.Tenants() {
 		list, err := reg.List(tenant)
 		if err != nil {
@@ -113,13 +118,19 @@ func (ix *Indexer) IndexAll(ctx context.Context) {
 				}
 				k := partKey{tenant, t.Name, p}
 				seen[k] = true
-				if err := ix.indexPartition(ctx, k); err != nil && ctx.Err() == nil {
-					ix.metrics.errors.Inc()
-					ix.logger.Error("indexing failed", "tenant", tenant, "topic", t.Name, "partition", p, "err", err)
-				}
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					if err := ix.indexPartition(ctx, k); err != nil && ctx.Err() == nil {
+						ix.metrics.errors.Inc()
+						ix.logger.Error("indexing failed", "tenant", k.tenant, "topic", k.topic, "partition", k.partition, "err", err)
+					}
+				}()
 			}
 		}
 	}
+	wg.Wait()
 	if ctx.Err() == nil {
 		ix.sweep(seen)
 	}

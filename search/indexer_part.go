@@ -94,6 +94,7 @@ func (pi *partIndexer) step(ctx context.Context, now time.Time) error {
 			if err := pi.commit(now); err != nil {
 				return err
 			}
+			pi.report(time.Now()) // a long catch-up keeps the gauges current
 		}
 	}
 	pi.flushOpen(time.Now(), false)
@@ -102,7 +103,7 @@ func (pi *partIndexer) step(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	pi.report(end, now)
+	pi.report(time.Now())
 	return nil
 }
 
@@ -220,9 +221,12 @@ func (pi *partIndexer) sample(end int64, now time.Time) {
 	pi.samples = append(pi.samples, lagSample{end: end, t: now})
 }
 
-// report sets the lag gauges. A record at or past the checkpoint was written
-// after the newest sample whose end is at or below the checkpoint.
-func (pi *partIndexer) report(end int64, now time.Time) {
+// report sets the lag gauges against the log's end now. A record at or past
+// the checkpoint was written after the newest sample whose end is at or below
+// the checkpoint.
+func (pi *partIndexer) report(now time.Time) {
+	end := pi.log.NextOffset()
+	pi.sample(end, now)
 	next := pi.idx.Checkpoint().Next
 	pi.lagRecords.Set(float64(max(end-next, 0)))
 	i := 0

@@ -65,7 +65,7 @@ func (c *cache) readAt(ctx context.Context, name string, size int64, p []byte, o
 		idx := off / c.chunkBytes
 		start := idx * c.chunkBytes
 		n := min(int64(len(p)), start+c.chunkBytes-off)
-		if err := c.readChunk(ctx, name, idx, min(c.chunkBytes, size-start), p[:n], off-start); err != nil {
+		if err := c.readChunk(ctx, name, size, idx, p[:n], off-start); err != nil {
 			return err
 		}
 		p, off = p[n:], off+n
@@ -73,9 +73,12 @@ func (c *cache) readAt(ctx context.Context, name string, size int64, p []byte, o
 	return nil
 }
 
-// readChunk fills p from chunk idx of name (length bytes) at within.
-func (c *cache) readChunk(ctx context.Context, name string, idx, length int64, p []byte, within int64) error {
-	key := name + "\x00" + strconv.FormatInt(idx, 10)
+// readChunk fills p from chunk idx of name (an object of size bytes) at
+// within. A miss also starts fetching the next chunk: replays and scans read
+// chunks in order, so the next fetch overlaps with this chunk's use.
+func (c *cache) readChunk(ctx context.Context, name string, size, idx int64, p []byte, within int64) error {
+	key := chunkKey(name, idx)
+	length := min(c.chunkBytes, size-idx*c.chunkBytes)
 	if path, ok := c.lookup(key); ok {
 		if err := readFileAt(path, p, within); err == nil {
 			c.metrics.cacheHits.Inc()
@@ -84,12 +87,36 @@ func (c *cache) readChunk(ctx context.Context, name string, idx, length int64, p
 		// Evicted between the lookup and the read: fetch it again.
 	}
 	c.metrics.cacheMisses.Inc()
+	c.prefetch(ctx, name, size, idx+1)
 	v, err, _ := c.flight.Do(key, func() (any, error) { return c.fetch(ctx, key, name, idx, length) })
 	if err != nil {
 		return err
 	}
 	copy(p, v.([]byte)[within:])
 	return nil
+}
+
+func chunkKey(name string, idx int64) string { return name + "\x00" + strconv.FormatInt(idx, 10) }
+
+// prefetch starts fetching chunk idx of name in the background unless it is
+// past the object's end, cached or already being fetched. It outlives ctx's
+// cancellation: the chunk is worth caching either way.
+func (c *cache) prefetch(ctx context.Context, name string, size, idx int64) {
+	start := idx * c.chunkBytes
+	if start >= size {
+		return
+	}
+	key := chunkKey(name, idx)
+	c.mu.Lock()
+	_, cached := c.mu.entries[key]
+	c.mu.Unlock()
+	if cached {
+		return
+	}
+	length := min(c.chunkBytes, size-start)
+	c.flight.DoChan(key, func() (any, error) {
+		return c.fetch(context.WithoutCancel(ctx), key, name, idx, length)
+	})
 }
 
 // fetch reads one chunk from the bucket and caches it.
