@@ -12,6 +12,7 @@ import (
 
 	"github.com/siltlog/silt/search/index"
 	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/topics"
 )
 
 // ErrUnaligned refuses a CountBuckets call whose start, end or step is not a
@@ -45,36 +46,27 @@ func (s *Searcher) CountBuckets(ctx context.Context, tenant string, ms []*labels
 	if start%1e9 != 0 || end%1e9 != 0 || step%1e9 != 0 || step <= 0 {
 		return out, ErrUnaligned
 	}
-	ts, err := s.searchableTopics(tenant, ms)
-	if err != nil {
-		return out, err
-	}
 	// Partitions are counted in parallel, each into its own slots.
 	var counters []*partitionCounter
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, t := range ts {
-		for part := 0; part < t.Partitions; part++ {
-			if !s.store.Exists(tenant, t.Name, part) {
-				continue
+	err := s.eachPartition(tenant, ms, func(t topics.Topic, part int, log *segments.Log) error {
+		c := &partitionCounter{s: s, sel: newSelection(ms), log: log, topic: t.Name, part: part, start: start, end: end, by: by,
+			out: &denseCounts{start: start, step: step, n: int((end - start + step - 1) / step), byValue: map[string][]int64{}}}
+		counters = append(counters, c)
+		k := partKey{tenant, t.Name, part}
+		g.Go(func() error {
+			if err := c.count(gctx, k); err != nil {
+				return fmt.Errorf("count %s partition %d: %w", c.topic, c.part, err)
 			}
-			log, err := s.store.Partition(tenant, t.Name, part)
-			if err != nil {
-				return out, err
-			}
-			c := &partitionCounter{s: s, sel: newSelection(ms), log: log, topic: t.Name, part: part, start: start, end: end, by: by,
-				out: &denseCounts{start: start, step: step, n: int((end - start + step - 1) / step), byValue: map[string][]int64{}}}
-			counters = append(counters, c)
-			k := partKey{tenant, t.Name, part}
-			g.Go(func() error {
-				if err := c.count(gctx, k); err != nil {
-					return fmt.Errorf("count %s partition %d: %w", c.topic, c.part, err)
-				}
-				return nil
-			})
-		}
+			return nil
+		})
+		return nil
+	})
+	if werr := g.Wait(); err == nil {
+		err = werr
 	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return out, err
 	}
 	for _, c := range counters {

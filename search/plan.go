@@ -48,11 +48,25 @@ const maxSourceRecords = 16384
 // and |= strings) and its head, not yet indexed; or, without an index,
 // everything from the first offset that may hold start.
 func (s *Searcher) planSources(tenant string, sel *selection, start, end int64) ([]source, error) {
-	ts, err := s.searchableTopics(tenant, sel.p.Matchers)
-	if err != nil {
-		return nil, err
-	}
 	var out []source
+	err := s.eachPartition(tenant, sel.p.Matchers, func(t topics.Topic, part int, log *segments.Log) error {
+		srcs, err := s.partitionSources(tenant, t, part, log, sel, start, end)
+		if err != nil {
+			return fmt.Errorf("plan %s partition %d: %w", t.Name, part, err)
+		}
+		out = append(out, srcs...)
+		return nil
+	})
+	return out, err
+}
+
+// eachPartition calls fn with every written partition of the topics a
+// selector can search (see searchableTopics).
+func (s *Searcher) eachPartition(tenant string, ms []*labels.Matcher, fn func(t topics.Topic, part int, log *segments.Log) error) error {
+	ts, err := s.searchableTopics(tenant, ms)
+	if err != nil {
+		return err
+	}
 	for _, t := range ts {
 		for part := 0; part < t.Partitions; part++ {
 			if !s.store.Exists(tenant, t.Name, part) {
@@ -60,16 +74,14 @@ func (s *Searcher) planSources(tenant string, sel *selection, start, end int64) 
 			}
 			log, err := s.store.Partition(tenant, t.Name, part)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			srcs, err := s.partitionSources(tenant, t, part, log, sel, start, end)
-			if err != nil {
-				return nil, fmt.Errorf("plan %s partition %d: %w", t.Name, part, err)
+			if err := fn(t, part, log); err != nil {
+				return err
 			}
-			out = append(out, srcs...)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *Searcher) partitionSources(tenant string, t topics.Topic, part int, log *segments.Log,

@@ -177,15 +177,7 @@ func bruteForce(all []pushed, ms []*labels.Matcher, start, end int64, fs []logql
 	keep, _ := compileFilters(fs)
 	out := map[string]int{}
 next:
-	for _, p := range all {
-		if p.ts < start || p.ts >= end {
-			continue
-		}
-		for _, m := range ms {
-			if !m.Matches(p.labels.Get(m.Name)) {
-				continue next
-			}
-		}
+	for _, p := range bruteSelect(all, ms, start, end) {
 		for _, f := range keep {
 			if !f([]byte(p.line)) {
 				continue next

@@ -74,15 +74,25 @@ func (l *Log) scanBatches(ctx context.Context, off, end int64, fn func(r *Record
 		if buf, err = l.ReadBatches(buf[:0], off, 1<<20); err != nil || len(buf) == 0 {
 			return off, true, err
 		}
-		for p := buf; len(p) > 0 && off < end; {
-			b := batchView(p[:batchView(p).length()])
-			p = p[len(b):]
-			next, stop, err := scanBatch(b, off, end, fn)
-			if stop || err != nil {
-				return next, true, err
-			}
-			off = next
+		var stop bool
+		if off, stop, err = scanBatchList(buf, off, end, fn); stop {
+			return off, true, err
 		}
+	}
+	return off, false, nil
+}
+
+// scanBatchList calls scanBatch on each of the concatenated batches while off
+// is below end.
+func scanBatchList(batches []byte, off, end int64, fn func(r *Record) error) (int64, bool, error) {
+	for p := batches; len(p) > 0 && off < end; {
+		b := batchView(p[:batchView(p).length()])
+		p = p[len(b):]
+		next, stop, err := scanBatch(b, off, end, fn)
+		if stop || err != nil {
+			return next, true, err
+		}
+		off = next
 	}
 	return off, false, nil
 }
@@ -195,17 +205,7 @@ func scanRebuilt(raw []byte, base, from, end int64, fn func(r *Record) error) (i
 	if err != nil {
 		return from, true, &badBlockError{err}
 	}
-	off := from
-	for p := batches; len(p) > 0 && off < end; {
-		b := batchView(p[:batchView(p).length()])
-		p = p[len(b):]
-		next, stop, err := scanBatch(b, off, end, fn)
-		if stop || err != nil {
-			return next, true, err
-		}
-		off = next
-	}
-	return off, false, nil
+	return scanBatchList(batches, from, end, fn)
 }
 
 // parseBlock reads a block's batch metadata and returns a reader of its
@@ -242,4 +242,3 @@ func parseBlock(raw []byte) ([]blockBatch, *columnReader, error) {
 	}
 	return out, cr, r.err
 }
-
