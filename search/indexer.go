@@ -40,7 +40,7 @@ func (c *IndexerConfig) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.BlockLines, "search.index.block-lines", index.DefaultBlockLines, "Lines of one stream per index block.")
 	f.DurationVar(&c.FlushAge, "search.index.flush-age", 10*time.Second, "Index a stream's partial block once its first line waited this long.")
 	f.DurationVar(&c.PollInterval, "search.index.poll-interval", time.Second, "How often the indexer looks for new records.")
-	f.IntVar(&c.MaxBufferedLines, "search.index.max-buffered-lines", 1<<20, "Index all partial blocks of a partition once this many lines wait.")
+	f.IntVar(&c.MaxBufferedLines, "search.index.max-buffered-lines", 1<<18, "Index all partial blocks of a partition once this many lines wait.")
 }
 
 // Validate reports a setting that cannot work.
