@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
@@ -47,9 +48,9 @@ func newMergeIterator(ctx context.Context, sel *selection, srcs []source, start,
 			}
 			return 1
 		case backward:
-			return compareInt64(b.maxT, a.maxT)
+			return cmp.Compare(b.maxT, a.maxT)
 		}
-		return compareInt64(a.minT, b.minT)
+		return cmp.Compare(a.minT, b.minT)
 	})
 	return &mergeIterator{ctx: ctx, sel: sel, start: start, end: end, backward: backward, srcs: srcs,
 		fetches: make([]*fetch, len(srcs)), ahead: runtime.GOMAXPROCS(0), items: positionHeap{less: less}}

@@ -2,6 +2,7 @@ package search
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -120,7 +121,7 @@ func (s *Searcher) partitionSources(tenant string, t topics.Topic, part int, log
 // describes, merging blocks whose offset ranges overlap or nearly touch while
 // the source spans at most maxSourceRecords.
 func mergeBlocks(base source, blocks []index.BlockInfo, from int64) []source {
-	slices.SortFunc(blocks, func(a, b index.BlockInfo) int { return compareInt64(a.Ref.FirstOffset, b.Ref.FirstOffset) })
+	slices.SortFunc(blocks, func(a, b index.BlockInfo) int { return cmp.Compare(a.Ref.FirstOffset, b.Ref.FirstOffset) })
 	var out []source
 	for i := range blocks {
 		b := &blocks[i]
@@ -147,16 +148,6 @@ func mergeBlocks(base source, blocks []index.BlockInfo, from int64) []source {
 // mergeGap joins candidate blocks this close together into one source:
 // reading a few records of other streams costs less than locating again.
 const mergeGap = 1024
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // indexQuery is what the selection asks of a block index: its |= strings and
 // its stream selector, within [start, end).
