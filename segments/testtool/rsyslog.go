@@ -2,6 +2,7 @@ package testtool
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,9 @@ func RunRsyslogd(t testing.TB, bin, dir, conf, portFile string) int {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b, _ := os.ReadFile(portFile)
-		if port, _ := strconv.Atoi(strings.TrimSpace(string(b))); port != 0 {
+		// rsyslogd may write the port file a moment before it accepts
+		// connections: wait until one is accepted.
+		if port, _ := strconv.Atoi(strings.TrimSpace(string(b))); port != 0 && accepts(port) {
 			return port
 		}
 		if time.Now().After(deadline) {
@@ -45,6 +48,15 @@ func RunRsyslogd(t testing.TB, bin, dir, conf, portFile string) int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func accepts(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }
 
 // lockedBuffer collects a process's output while it runs.
