@@ -1,7 +1,6 @@
 package segments
 
 import (
-	"bytes"
 	"sort"
 )
 
@@ -187,7 +186,7 @@ func (v *blockView) nextMatch(i, hi int, needle []byte) int {
 		if at >= stop {
 			return hi
 		}
-		k := bytes.Index(v.raw[at:stop], needle)
+		k := indexRare(v.raw[at:stop], needle)
 		if k < 0 {
 			return hi
 		}

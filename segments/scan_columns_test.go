@@ -106,3 +106,20 @@ func checkScanContaining(t *testing.T, l *Log, from, to int64, needle []byte) {
 		t.Fatalf("ScanRangeContaining(%d, %d, %q): %d records, want %d, err %v", from, to, needle, len(got), len(want), err)
 	}
 }
+
+func TestIndexRare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 20000; i++ {
+		s := make([]byte, rng.IntN(40))
+		for j := range s {
+			s[j] = "abtx "[rng.IntN(5)]
+		}
+		needle := make([]byte, 1+rng.IntN(4))
+		for j := range needle {
+			needle[j] = "abtx "[rng.IntN(5)]
+		}
+		if got, want := indexRare(s, needle), bytes.Index(s, needle); got != want {
+			t.Fatalf("indexRare(%q, %q) = %d, want %d", s, needle, got, want)
+		}
+	}
+}
