@@ -29,32 +29,8 @@ import (
 	"github.com/siltlog/silt/segments/testtool"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // buildSilt builds cmd/silt once per test process.
-func buildSilt(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "silt-ui-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "silt")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/siltlog/silt/cmd/silt")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func buildSilt(t *testing.T) string { return testtool.BuildSilt(t) }
 
 // startSilt runs `silt server` on free ports with a fresh data directory and
 // returns its base URL; the process is killed at the end of the test.
