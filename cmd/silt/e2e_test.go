@@ -56,23 +56,27 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	l := logs() // before Wait: it closes the pipe, which may drop the last lines
 	done := make(chan error, 1)
 	go func() { done <- srv.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("server exit after SIGTERM: %v\nlogs:\n%s", err, logs())
+			t.Errorf("server exit after SIGTERM: %v\nlogs:\n%s", err, l)
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("server did not exit after SIGTERM\nlogs:\n%s", logs())
 	}
-	if l := logs(); !strings.Contains(l, `"msg":"silt stopped"`) {
+	if !strings.Contains(l, `"msg":"silt stopped"`) {
 		t.Errorf("no clean-stop log line:\n%s", l)
 	}
 }
 
 // waitReady reads the server's JSON logs until it is ready and returns its
-// address and a function returning every log line read so far.
+// address and a function returning every log line read so far: up to the end
+// of the output (the process exited), or 2 s without a new line, or 15 s.
+// Read the logs of a process that is exiting before calling its Wait, which
+// closes the pipe and may drop the last lines.
 func waitReady(t *testing.T, sc *bufio.Scanner) (string, func() string) {
 	t.Helper()
 	lines := make(chan string, 1000)
@@ -84,6 +88,7 @@ func waitReady(t *testing.T, sc *bufio.Scanner) (string, func() string) {
 	}()
 	var seen []string
 	logs := func() string {
+		deadline := time.After(15 * time.Second)
 		for {
 			select {
 			case l, ok := <-lines:
@@ -92,6 +97,8 @@ func waitReady(t *testing.T, sc *bufio.Scanner) (string, func() string) {
 				}
 				seen = append(seen, l)
 			case <-time.After(2 * time.Second):
+				return strings.Join(seen, "\n")
+			case <-deadline:
 				return strings.Join(seen, "\n")
 			}
 		}
