@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,32 +21,15 @@ import (
 type rwProc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *rwSyncBuffer
+	out  *testtool.LockedBuffer
 	done chan struct{} // closed once the process exited
-}
-
-type rwSyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *rwSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *rwSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // rwStart runs path with args in the foreground of the test; the process is
 // killed (SIGTERM, then SIGKILL) at the end of the test.
 func rwStart(t *testing.T, path string, args ...string) *rwProc {
 	t.Helper()
-	p := &rwProc{name: filepath.Base(path), cmd: exec.Command(path, args...), out: &rwSyncBuffer{}, done: make(chan struct{})}
+	p := &rwProc{name: filepath.Base(path), cmd: exec.Command(path, args...), out: &testtool.LockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", p.name, err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,24 +24,7 @@ import (
 type promPipeline struct {
 	silt    *testServer
 	promURL string
-	out     *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	out     *testtool.LockedBuffer
 }
 
 func freePort(t *testing.T) int {
@@ -85,7 +66,7 @@ remote_write:
 		t.Fatal(err)
 	}
 	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := &promPipeline{silt: silt, promURL: "http://" + web, out: &lockedBuffer{}}
+	p := &promPipeline{silt: silt, promURL: "http://" + web, out: &testtool.LockedBuffer{}}
 	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {

@@ -22,7 +22,7 @@ func RunRsyslogd(t testing.TB, bin, dir, conf, portFile string) int {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out LockedBuffer
 	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -59,19 +59,20 @@ func accepts(port int) bool {
 	return true
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
+// LockedBuffer collects a process's output while it runs; safe for
+// concurrent Write and String.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
