@@ -19,3 +19,7 @@ const (
 	ringName = "silt"
 	ringKey  = "silt-ring"
 )
+
+// WALFile is a partition's raft state and index-to-offset map, in the
+// partition's log directory.
+const WALFile = "raft.wal"

@@ -206,8 +206,9 @@ func (d *Distributor) validateLabels(ls Labels, metric bool) error {
 
 // partitionBatch is the records of one request bound for one partition.
 type partitionBatch struct {
-	log  *segments.Log
-	recs []segments.Record
+	tenant, topic string
+	partition     int
+	recs          []segments.Record
 }
 
 // group turns the streams into records, one batch per partition, opening every
@@ -232,11 +233,7 @@ func (d *Distributor) group(req *PushRequest) ([]*partitionBatch, error) {
 		p := topics.KeyPartition(key, t.Partitions)
 		b := byPart[p]
 		if b == nil {
-			log, err := d.store.Partition(req.Tenant, topic, p)
-			if err != nil {
-				return nil, storageError(err)
-			}
-			b = &partitionBatch{log: log}
+			b = &partitionBatch{tenant: req.Tenant, topic: topic, partition: p}
 			byPart[p] = b
 			order = append(order, b)
 		}
@@ -253,7 +250,7 @@ func (d *Distributor) group(req *PushRequest) ([]*partitionBatch, error) {
 // appendAll appends each partition's batch, in parallel so their fsyncs overlap.
 func (d *Distributor) appendAll(ctx context.Context, groups []*partitionBatch) error {
 	if len(groups) == 1 {
-		if _, err := groups[0].log.Append(ctx, groups[0].recs); err != nil {
+		if err := groups[0].append(ctx, d.store); err != nil {
 			return storageError(err)
 		}
 		return nil
@@ -264,7 +261,7 @@ func (d *Distributor) appendAll(ctx context.Context, groups []*partitionBatch) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = g.log.Append(ctx, g.recs)
+			errs[i] = g.append(ctx, d.store)
 		}()
 	}
 	wg.Wait()
@@ -272,6 +269,13 @@ func (d *Distributor) appendAll(ctx context.Context, groups []*partitionBatch) e
 		return storageError(err)
 	}
 	return nil
+}
+
+// append writes the batch: to the local log, or through the partition's raft
+// group in a cluster.
+func (b *partitionBatch) append(ctx context.Context, store *topics.Store) error {
+	_, err := store.Append(ctx, b.tenant, b.topic, b.partition, b.recs)
+	return err
 }
 
 // storageError maps a failed append to 503: the client should retry. A batch

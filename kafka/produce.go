@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,6 +37,10 @@ type produceJob struct {
 	resp    *kmsg.ProduceResponseTopicPartition
 	log     *segments.Log // set once the batch is written (or found a retry)
 	next    int64         // the offset after the batch: wait for it to be durable
+	// wait is set instead of log in a cluster: it waits for the batch's raft
+	// group to commit it.
+	wait    topics.ProposalWait
+	timeout time.Duration // the request's timeout, for wait
 }
 
 // handleProduce writes every partition's batch before it returns, so a
@@ -60,7 +65,8 @@ func handleProduce(c *conn, r kmsg.Request) (kmsg.Response, func()) {
 				rp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 				continue
 			}
-			jobs = append(jobs, produceJob{topic: t.Topic, records: p.Records, resp: rp})
+			jobs = append(jobs, produceJob{topic: t.Topic, records: p.Records, resp: rp,
+				timeout: time.Duration(max(req.TimeoutMillis, 1000)) * time.Millisecond})
 		}
 	}
 	for i := range jobs {
@@ -79,6 +85,10 @@ func waitProduced(c *conn, jobs []produceJob) {
 	var wg sync.WaitGroup
 	for i := range jobs {
 		j := &jobs[i]
+		if j.wait != nil {
+			wg.Go(func() { waitCommitted(c, j) })
+			continue
+		}
 		if j.log == nil {
 			continue
 		}
@@ -92,6 +102,19 @@ func waitProduced(c *conn, jobs []produceJob) {
 	wg.Wait()
 }
 
+// waitCommitted waits for a replicated batch and answers its base offset.
+func waitCommitted(c *conn, j *produceJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	base, _, err := j.wait(ctx)
+	if err != nil {
+		j.resp.BaseOffset = -1
+		j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
+		return
+	}
+	j.resp.BaseOffset = base
+}
+
 // produce writes one partition's batch and waits until it is durable.
 func (c *conn) produce(j *produceJob) {
 	c.startProduce(j)
@@ -101,6 +124,10 @@ func (c *conn) produce(j *produceJob) {
 // startProduce checks and writes one partition's batch; on success j.log
 // and j.next say what to wait for.
 func (c *conn) startProduce(j *produceJob) {
+	if r := c.s.store.Replicator(); r != nil {
+		c.startReplicated(j, r)
+		return
+	}
 	log, err := c.s.partition(j.topic, j.resp.Partition)
 	if err != nil {
 		j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
@@ -132,6 +159,22 @@ func (c *conn) startProduce(j *produceJob) {
 			pp.trackLocked(h, j.resp.BaseOffset, time.Now())
 		}
 	}
+}
+
+// startReplicated proposes j's batch to its partition's raft group. In a
+// cluster, producer IDs are not tracked: a retried batch may be written
+// twice (at-least-once, as with a non-idempotent producer).
+func (c *conn) startReplicated(j *produceJob, r topics.Replicator) {
+	if code, msg := validateProduceBatch(j.records); code != 0 {
+		j.resp.ErrorCode, j.resp.ErrorMessage = code, &msg
+		return
+	}
+	wait, err := r.Propose(context.Background(), c.s.cfg.Tenant, j.topic, int(j.resp.Partition), j.records)
+	if err != nil {
+		j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
+		return
+	}
+	j.wait = wait
 }
 
 // writeBatch writes j's batch to log.

@@ -24,6 +24,9 @@ type Store interface {
 	Registry() (*topics.Registry, error)
 	Partition(tenant, topic string, p int) (*segments.Log, error)
 	DeleteTopic(tenant, name string) error
+	// Replicator is the partitions' raft groups in a cluster, nil on a
+	// single node.
+	Replicator() topics.Replicator
 }
 
 // Server is the Kafka protocol listener. It is a dskit service: starting

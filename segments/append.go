@@ -354,6 +354,7 @@ func (l *Log) cutLocked(tail []*segment, keep *segment, pos, next int64) error {
 	}
 	l.mu.segs = l.mu.segs[:n+1]
 	l.mu.visible = min(l.mu.visible, next)
+	l.mu.ready = min(l.mu.ready, next)
 	l.mu.Unlock()
 	l.durable = min(l.durable, next)
 	if replaced.raw != r {

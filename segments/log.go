@@ -22,6 +22,7 @@ type Log struct {
 	fs      FS
 	logger  *slog.Logger
 	metrics *Metrics
+	gated   bool // readers see only committed offsets (WithCommitGate)
 
 	// appendMu serialises appends and every change to the segment list (roll,
 	// compaction swap, retention, truncation, quarantine). Lock order:
@@ -40,10 +41,14 @@ type Log struct {
 		// MANIFEST. Both change only with appendMu held too.
 		cold     []*segment
 		attempts []coldEntry
-		visible  int64 // offsets below are readable (durable under the policy)
-		writeErr error // first failed write or fsync: appends refuse after it
-		closed   bool
-		changed  chan struct{} // closed when visible grows
+		visible  int64 // offsets below are readable (durable under the policy, and committed when gated)
+		ready    int64 // offsets below are durable under the policy
+		// committed is the replication commit point (high watermark); it
+		// limits visible only when gated (WithCommitGate).
+		committed int64
+		writeErr  error // first failed write or fsync: appends refuse after it
+		closed    bool
+		changed   chan struct{} // closed when visible grows
 	}
 
 	recovery  Recovery
@@ -108,7 +113,11 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	l.durable = l.mu.segs[len(l.mu.segs)-1].next()
-	l.mu.visible = l.durable
+	l.mu.ready, l.mu.visible = l.durable, l.durable
+	if l.gated {
+		l.mu.committed = l.mu.start
+		l.mu.visible = l.mu.start
+	}
 	if r := l.recovery; r.TruncatedBytes > 0 || len(r.Lost) > 0 || len(r.Quarantined) > 0 {
 		l.logger.Warn("log recovered with losses", "truncated_bytes", r.TruncatedBytes,
 			"lost_offsets", r.Lost, "quarantined", r.Quarantined)
@@ -395,15 +404,27 @@ func (l *Log) Changed() <-chan struct{} {
 	return l.mu.changed
 }
 
-// publish makes offsets below v readable and wakes waiters.
+// publish marks offsets below v durable under the policy, which makes them
+// readable unless the log is gated, and wakes waiters.
 func (l *Log) publish(v int64) {
 	l.mu.Lock()
+	l.mu.ready = max(l.mu.ready, v)
+	l.raiseVisibleLocked()
+	l.mu.Unlock()
+}
+
+// raiseVisibleLocked moves visible up to what is durable (and committed, when
+// gated). Callers hold mu for writing.
+func (l *Log) raiseVisibleLocked() {
+	v := l.mu.ready
+	if l.gated {
+		v = min(v, l.mu.committed)
+	}
 	if v > l.mu.visible {
 		l.mu.visible = v
 		close(l.mu.changed)
 		l.mu.changed = make(chan struct{})
 	}
-	l.mu.Unlock()
 }
 
 // Close syncs the active segment and releases every segment. In-flight readers

@@ -16,8 +16,12 @@ import (
 // below StartOffset. Batches keep the bytes they were appended with, so they can be
 // served to Kafka consumers as they are; the first may hold offsets below off.
 func (l *Log) ReadBatches(dst []byte, off int64, maxBytes int) ([]byte, error) {
+	return l.readBatches(dst, off, maxBytes, false)
+}
+
+func (l *Log) readBatches(dst []byte, off int64, maxBytes int, written bool) ([]byte, error) {
 	for {
-		seg, loc, err := l.locate(off)
+		seg, loc, err := l.locate(off, written)
 		if err != nil || seg == nil {
 			return dst, err
 		}
@@ -49,8 +53,9 @@ type location struct {
 	limit       int64 // the first offset not yet readable
 }
 
-// locate finds the segment holding off and takes a reference on it.
-func (l *Log) locate(off int64) (*segment, location, error) {
+// locate finds the segment holding off and takes a reference on it. Only
+// readable offsets are found, or every written one when written is set.
+func (l *Log) locate(off int64, written bool) (*segment, location, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var loc location
@@ -61,6 +66,9 @@ func (l *Log) locate(off int64) (*segment, location, error) {
 		return nil, loc, fmt.Errorf("%w: offset %d is below the log start offset %d", ErrOffsetOutOfRange, off, l.mu.start)
 	}
 	loc.limit = l.mu.visible
+	if written {
+		loc.limit = l.mu.segs[len(l.mu.segs)-1].next()
+	}
 	if off >= loc.limit {
 		return nil, loc, nil
 	}

@@ -37,7 +37,7 @@ func (l *Log) ScanRangeContaining(ctx context.Context, from, to int64, needle []
 		if err := ctx.Err(); err != nil {
 			return off, err
 		}
-		seg, loc, err := l.locate(off)
+		seg, loc, err := l.locate(off, false)
 		if err != nil || seg == nil {
 			return off, err
 		}

@@ -69,6 +69,12 @@ type Store struct {
 
 	// cold is the shared cold tier; nil without one.
 	cold *tier.Tier
+	// gated opens every log with a commit gate: a cluster node's partitions
+	// are replicated, readable only up to their high watermark.
+	gated bool
+	// replicator writes through the partitions' raft groups; nil on a single
+	// node. Set once, before the store serves writes.
+	replicator Replicator
 
 	mu      sync.Mutex
 	reg     *Registry                      // guarded by mu; nil until started
@@ -106,6 +112,9 @@ func WithColdTier(t *tier.Tier) StoreOption { return func(s *Store) { s.cold = t
 
 // WithBlockCache makes every partition log read warm blocks through c.
 func WithBlockCache(c *segments.BlockCache) StoreOption { return func(s *Store) { s.cache = c } }
+
+// WithCommitGate opens every partition log with segments.WithCommitGate.
+func WithCommitGate() StoreOption { return func(s *Store) { s.gated = true } }
 
 func (s *Store) starting(context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.dataDir, TenantsDir), 0o755); err != nil {
@@ -201,6 +210,9 @@ func (s *Store) partition(t Topic, tenant string, p int) (*segments.Log, error) 
 		segments.WithCompactionSlots(s.compactions),
 		segments.WithSyncer(s.syncer),
 		segments.WithBlockCache(s.cache),
+	}
+	if s.gated {
+		opts = append(opts, segments.WithCommitGate())
 	}
 	if s.metrics != nil {
 		opts = append(opts, segments.WithMetrics(s.metrics))

@@ -1,0 +1,328 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/siltlog/silt/segments"
+	"github.com/siltlog/silt/segments/topics"
+)
+
+// ErrNotReplica is a write to a partition this node holds no replica of.
+var ErrNotReplica = errors.New("this node holds no replica of the partition; send the write to one of its replicas")
+
+// RaftConfig tunes the partitions' raft groups.
+type RaftConfig struct {
+	Tick          time.Duration `yaml:"tick"`
+	ElectionTicks int           `yaml:"election_ticks"`
+	// TransferTimeout bounds the leadership handover at shutdown.
+	TransferTimeout time.Duration `yaml:"transfer_timeout"`
+}
+
+// RegisterFlags registers the -cluster.raft-* flags.
+func (c *RaftConfig) RegisterFlags(f *flag.FlagSet) {
+	f.DurationVar(&c.Tick, "cluster.raft-tick", 100*time.Millisecond,
+		"Raft tick: leaders heartbeat once per tick.")
+	f.IntVar(&c.ElectionTicks, "cluster.raft-election-ticks", 10,
+		"Ticks without a leader's heartbeat before a follower starts an election (randomised up to twice this).")
+	f.DurationVar(&c.TransferTimeout, "cluster.raft-transfer-timeout", 5*time.Second,
+		"How long a stopping node waits for each partition it leads to hand leadership to another replica.")
+}
+
+// Validate reports the first invalid raft setting.
+func (c *RaftConfig) Validate() error {
+	switch {
+	case c.Tick <= 0:
+		return errors.New("cluster.raft-tick must be positive")
+	case c.ElectionTicks < 3:
+		return errors.New("cluster.raft-election-ticks must be at least 3")
+	case c.TransferTimeout < 0:
+		return errors.New("cluster.raft-transfer-timeout must not be negative")
+	}
+	return nil
+}
+
+// raftID is an instance's raft node ID: xxhash64 of its instance ID, never 0.
+func raftID(instance string) uint64 {
+	if id := xxhash.Sum64String(instance); id != 0 {
+		return id
+	}
+	return 1
+}
+
+func raftIDs(instances []string) []uint64 {
+	ids := make([]uint64, len(instances))
+	for i, s := range instances {
+		ids[i] = raftID(s)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ReplicasConfig wires the partitions' raft groups to the node.
+type ReplicasConfig struct {
+	Self  string // this node's instance ID
+	Raft  RaftConfig
+	Store *topics.Store
+	FS    segments.FS
+	// Voters gives the instances a new group starts with (the partition's
+	// placement).
+	Voters func(k PartitionKey) ([]string, error)
+	// Send queues a message for a peer (Transport.Send).
+	Send func(to string, m GroupMessage) bool
+}
+
+// Replicas runs this node's raft groups, one per partition it holds a
+// replica of, opened on first use: a write, or a message from a peer.
+type Replicas struct {
+	services.Service
+	cfg     ReplicasConfig
+	logger  *slog.Logger
+	metrics *raftMetrics
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	groups map[PartitionKey]*replica // guarded by mu
+	names  map[uint64]string         // guarded by mu: raft ID to instance ID
+}
+
+var _ topics.Replicator = (*Replicas)(nil)
+
+// NewReplicas prepares the raft groups; reg may be nil.
+func NewReplicas(cfg ReplicasConfig, logger *slog.Logger, reg prometheus.Registerer) *Replicas {
+	m := &Replicas{cfg: cfg, logger: logger, groups: map[PartitionKey]*replica{}, names: map[uint64]string{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.metrics = newRaftMetrics(reg, m)
+	m.Service = services.NewIdleService(nil, m.stopping).WithName("raft groups")
+	return m
+}
+
+// Propose implements topics.Replicator.
+func (m *Replicas) Propose(ctx context.Context, tenant, topic string, partition int, batch []byte) (topics.ProposalWait, error) {
+	r, err := m.group(PartitionKey{Tenant: tenant, Topic: topic, Partition: int32(partition)})
+	if err != nil {
+		return nil, err
+	}
+	wait, err := r.propose(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	return topics.ProposalWait(wait), nil
+}
+
+// Deliver steps messages from peer from into their groups (Transport's
+// Deliver). Messages for a group this node holds no replica of are dropped.
+func (m *Replicas) Deliver(from string, msgs []GroupMessage) {
+	for _, gm := range msgs {
+		r, err := m.group(gm.Key)
+		if err != nil {
+			m.logger.Debug("drop raft message", "partition", gm.Key.String(), "from", from, "err", err)
+			continue
+		}
+		m.mu.Lock()
+		m.names[gm.Msg.GetFrom()] = from
+		m.mu.Unlock()
+		msg := gm.Msg
+		if msg.GetType() == raftpb.MessageType_MsgProp {
+			if msg = r.filterProposal(msg); msg == nil {
+				continue
+			}
+		}
+		if err := r.node.Step(m.ctx, msg); err != nil && !errors.Is(err, raft.ErrStopped) && m.ctx.Err() == nil {
+			m.logger.Debug("step raft message", "partition", gm.Key.String(), "err", err)
+		}
+	}
+}
+
+// group returns k's replica, opening it on first use.
+func (m *Replicas) group(k PartitionKey) (*replica, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.groups[k]; ok {
+		return r, nil
+	}
+	if m.ctx.Err() != nil {
+		return nil, topics.ErrNotRunning
+	}
+	voters, err := m.cfg.Voters(k)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: %w", k, err)
+	}
+	if !slices.Contains(voters, m.cfg.Self) {
+		return nil, fmt.Errorf("partition %s (replicas %v): %w", k, voters, ErrNotReplica)
+	}
+	log, err := m.cfg.Store.Partition(k.Tenant, k.Topic, int(k.Partition))
+	if err != nil {
+		return nil, err
+	}
+	r, err := openReplica(k, m.cfg.Self, voters, log, m.cfg.FS, m.cfg.Raft, m.logger.With("partition", k.String()))
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range voters {
+		m.names[raftID(v)] = v
+	}
+	r.send, r.metrics = m.send, m.metrics
+	m.groups[k] = r
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		r.run(m.ctx, m.cfg.Raft.Tick)
+	}()
+	return r, nil
+}
+
+// send hands one of r's messages to the transport.
+func (m *Replicas) send(r *replica, msg *raftpb.Message) {
+	m.mu.Lock()
+	to, ok := m.names[msg.GetTo()]
+	m.mu.Unlock()
+	if !ok || !m.cfg.Send(to, GroupMessage{Key: r.key, Msg: msg}) {
+		r.node.ReportUnreachable(msg.GetTo())
+	}
+}
+
+// stopping hands leadership of every group this node leads to another
+// replica, then stops the groups.
+func (m *Replicas) stopping(error) error {
+	m.transferLeadership()
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// transferLeadership asks every group led here to elect another replica and
+// waits, up to TransferTimeout, until none is led here.
+func (m *Replicas) transferLeadership() {
+	m.mu.Lock()
+	var led []*replica
+	for _, r := range m.groups {
+		if r.isLeader() {
+			led = append(led, r)
+		}
+	}
+	m.mu.Unlock()
+	if len(led) == 0 || m.cfg.Raft.TransferTimeout == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Raft.TransferTimeout)
+	defer cancel()
+	for _, r := range led {
+		if to := r.transferee(); to != 0 {
+			r.node.TransferLeadership(ctx, r.id, to)
+		}
+	}
+	for _, r := range led {
+		for r.isLeader() && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if ctx.Err() != nil {
+		m.logger.Warn("leadership transfer timed out; peers will elect a leader after the election timeout")
+	}
+}
+
+// GroupStatus is one raft group as seen from this node.
+type GroupStatus struct {
+	Key       PartitionKey `json:"key"`
+	Leader    string       `json:"leader"` // instance ID; empty while unknown
+	Term      uint64       `json:"term"`
+	Commit    uint64       `json:"commit_index"`
+	Applied   uint64       `json:"applied_index"`
+	HighWater int64        `json:"high_watermark"`
+	LogEnd    int64        `json:"log_end_offset"`
+	Role      string       `json:"role"`
+}
+
+// Status lists this node's groups, sorted by partition.
+func (m *Replicas) Status() []GroupStatus {
+	m.mu.Lock()
+	list := make([]*replica, 0, len(m.groups))
+	for _, r := range m.groups {
+		list = append(list, r)
+	}
+	names := m.names
+	m.mu.Unlock()
+	out := make([]GroupStatus, 0, len(list))
+	for _, r := range list {
+		st := r.node.Status()
+		m.mu.Lock()
+		lead := names[st.Lead]
+		m.mu.Unlock()
+		out = append(out, GroupStatus{
+			Key: r.key, Leader: lead, Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Applied: st.Applied,
+			HighWater: r.log.NextOffset(), LogEnd: r.log.WrittenEnd(), Role: st.RaftState.String(),
+		})
+	}
+	slices.SortFunc(out, func(a, b GroupStatus) int {
+		if keyLess(a.Key, b.Key) {
+			return -1
+		}
+		if keyLess(b.Key, a.Key) {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// raftMetrics are the raft groups' metrics.
+type raftMetrics struct {
+	proposals prometheus.Counter
+	committed prometheus.Counter
+	failures  prometheus.Counter
+}
+
+func newRaftMetrics(reg prometheus.Registerer, m *Replicas) *raftMetrics {
+	f := promauto.With(reg)
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_raft_groups", Help: "Raft groups (partition replicas) open on this node."},
+		func() float64 { m.mu.Lock(); defer m.mu.Unlock(); return float64(len(m.groups)) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_raft_leaders", Help: "Raft groups this node leads."},
+		func() float64 {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			n := 0
+			for _, r := range m.groups {
+				if r.isLeader() {
+					n++
+				}
+			}
+			return float64(n)
+		})
+	return &raftMetrics{
+		proposals: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_proposals_total", Help: "Writes proposed to raft groups on this node."}),
+		committed: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_committed_entries_total", Help: "Raft entries applied as committed on this node."}),
+		failures:  f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_group_failures_total", Help: "Raft groups stopped by a storage error."}),
+	}
+}
+
+// raftLogger sends etcd raft's logs to slog.
+type raftLogger struct{ l *slog.Logger }
+
+func (g raftLogger) Debug(v ...any)              { g.l.Debug(fmt.Sprint(v...)) }
+func (g raftLogger) Debugf(f string, v ...any)   { g.l.Debug(fmt.Sprintf(f, v...)) }
+func (g raftLogger) Info(v ...any)               { g.l.Debug(fmt.Sprint(v...)) }
+func (g raftLogger) Infof(f string, v ...any)    { g.l.Debug(fmt.Sprintf(f, v...)) }
+func (g raftLogger) Warning(v ...any)            { g.l.Warn(fmt.Sprint(v...)) }
+func (g raftLogger) Warningf(f string, v ...any) { g.l.Warn(fmt.Sprintf(f, v...)) }
+func (g raftLogger) Error(v ...any)              { g.l.Error(fmt.Sprint(v...)) }
+func (g raftLogger) Errorf(f string, v ...any)   { g.l.Error(fmt.Sprintf(f, v...)) }
+func (g raftLogger) Fatal(v ...any)              { g.Panic(v...) }
+func (g raftLogger) Fatalf(f string, v ...any)   { g.Panicf(f, v...) }
+func (g raftLogger) Panic(v ...any)              { panic(fmt.Sprint(v...)) }
+func (g raftLogger) Panicf(f string, v ...any)   { panic(fmt.Sprintf(f, v...)) }
