@@ -42,6 +42,8 @@ type Config struct {
 	// from the ring) before placement replaces it; shorter absences, such as
 	// a restart or gossip jitter, never move a partition.
 	ReplaceAfter time.Duration `yaml:"replace_after"`
+	// Raft tunes the partitions' raft groups.
+	Raft RaftConfig `yaml:"raft"`
 }
 
 // RegisterFlags registers the -cluster.* flags.
@@ -65,6 +67,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 		"Place the replicas of a partition in distinct zones.")
 	f.DurationVar(&c.ReplaceAfter, "cluster.replace-after", 10*time.Minute,
 		"How long a replica's node may be unhealthy or gone before its partitions are placed on another node.")
+	c.Raft.RegisterFlags(f)
 }
 
 // Validate reports the first invalid cluster setting.
@@ -84,8 +87,10 @@ func (c *Config) Validate() error {
 		return errors.New("cluster.replace-after must be at least cluster.heartbeat-timeout")
 	case c.ZoneAwareness && c.Enabled && c.Zone == "":
 		return errors.New("cluster.zone-awareness-enabled needs cluster.zone on every node")
+	case c.Enabled && c.InstancePort == 0:
+		return errors.New("cluster.instance-port must be set in cluster mode: peers find it in the ring")
 	}
-	return nil
+	return c.Raft.Validate()
 }
 
 // MemberlistConfig is the gossip layer: the subset of dskit's memberlist KV

@@ -92,6 +92,7 @@ func newRouter(a *api, reg *prometheus.Registry, m *httpMetrics) *echo.Echo {
 	e.POST(topics+"/:topic/records", a.handleProduce, a.tenantMiddleware)
 	e.GET(topics+"/:topic/partitions/:partition/records", a.handleConsume, a.tenantMiddleware)
 	e.GET("/api/v1/cluster", a.handleCluster, a.tenantMiddleware)
+	e.GET("/api/v1/cluster/partitions", a.handleClusterPartitions, a.tenantMiddleware)
 	// dskit's status pages, at the paths Loki and Mimir use.
 	e.GET("/ring", a.handleRingPage)
 	e.POST("/ring", a.handleRingPage) // the page's "forget" button

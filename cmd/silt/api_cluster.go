@@ -17,7 +17,8 @@ import (
 // and which partitions of the requesting tenant's topics each leads or
 // follows. A single node ("single-node") leads every partition. In cluster
 // mode the nodes are the ring's members as this node sees them, and a
-// partition's leader is the first replica of its recorded placement.
+// partition's leader is its raft group's leader when this node holds a
+// replica and knows it, else the first replica of its recorded placement.
 type clusterJSON struct {
 	Mode        string     `json:"mode"` // "single-node" or "cluster"
 	AuthEnabled bool       `json:"auth_enabled"`
@@ -93,6 +94,12 @@ func (a *api) clusterStatus(c echo.Context, reg *topics.Registry, tenant string)
 		return err
 	}
 	self := a.cluster.membership.ID()
+	raftLeader := map[cluster.PartitionKey]string{}
+	for _, g := range a.cluster.replicas.Status() {
+		if g.Leader != "" {
+			raftLeader[g.Key] = g.Leader
+		}
+	}
 	nodes := make([]nodeJSON, 0, len(members))
 	index := map[string]int{}
 	for _, m := range members {
@@ -108,12 +115,16 @@ func (a *api) clusterStatus(c echo.Context, reg *topics.Registry, tenant string)
 	}
 	for _, as := range assignments {
 		part := as.Key.Topic + "/" + strconv.Itoa(int(as.Key.Partition))
-		for i, id := range as.Replicas {
+		leader, ok := raftLeader[as.Key]
+		if !ok {
+			leader = as.Leader()
+		}
+		for _, id := range as.Replicas {
 			j, ok := index[id]
 			if !ok {
 				continue // placed on a node no longer in the ring; placement will replace it
 			}
-			if i == 0 {
+			if id == leader {
 				nodes[j].Leader = append(nodes[j].Leader, part)
 			} else {
 				nodes[j].Follower = append(nodes[j].Follower, part)
@@ -147,4 +158,25 @@ func hostname() string {
 		return h
 	}
 	return "silt"
+}
+
+// partitionsJSON is the body of GET /api/v1/cluster/partitions: this node's
+// raft groups of the tenant's partitions, one per partition it holds a
+// replica of.
+type partitionsJSON struct {
+	Self       string                `json:"self"`
+	Partitions []cluster.GroupStatus `json:"partitions"`
+}
+
+func (a *api) handleClusterPartitions(c echo.Context) error {
+	if a.cluster == nil {
+		return httpErrorf(http.StatusNotFound, "silt runs as a single node: partitions are not replicated")
+	}
+	out := partitionsJSON{Self: a.cluster.membership.ID(), Partitions: []cluster.GroupStatus{}}
+	for _, g := range a.cluster.replicas.Status() {
+		if g.Key.Tenant == tenantOf(c) {
+			out.Partitions = append(out.Partitions, g)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }

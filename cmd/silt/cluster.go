@@ -25,6 +25,8 @@ const (
 	moduleRing       = "ring"
 	moduleLifecycler = "lifecycler"
 	modulePlacement  = "placement"
+	moduleTransport  = "raft-transport"
+	moduleRaft       = "raft-groups"
 )
 
 // placementMaxMoves bounds the partitions moved for balance per placement
@@ -36,6 +38,8 @@ type clusterNode struct {
 	cfg        cluster.Config
 	membership *cluster.Membership
 	placement  *cluster.Placement
+	transport  *cluster.Transport
+	replicas   *cluster.Replicas
 	store      *topics.Store
 	logger     *slog.Logger
 }
@@ -61,7 +65,51 @@ func newClusterNode(cfg Config, store *topics.Store, logger *slog.Logger, reg pr
 	}
 	logger.Info("cluster mode", "instance_id", m.ID(), "addr", m.Addr(), "zone", cfg.Cluster.Zone,
 		"join", []string(cfg.Memberlist.JoinMembers))
-	return &clusterNode{cfg: cfg.Cluster, membership: m, placement: p, store: store, logger: logger}, nil
+	c := &clusterNode{cfg: cfg.Cluster, membership: m, placement: p, store: store, logger: logger}
+	c.replicas = cluster.NewReplicas(cluster.ReplicasConfig{
+		Self: m.ID(), Raft: cfg.Cluster.Raft, Store: store, FS: segments.OSFS,
+		Voters: c.voters,
+		Send:   func(to string, msg cluster.GroupMessage) bool { return c.transport.Send(to, msg) },
+	}, logger.With("component", "raft"), reg)
+	c.transport = cluster.NewTransport(cluster.TransportConfig{
+		Self: m.ID(), ClusterLabel: cfg.Memberlist.ClusterLabel, ListenAddr: m.Addr(),
+		Resolve: c.resolve, Deliver: c.replicas.Deliver,
+	}, logger.With("component", "raft-transport"))
+	store.SetReplicator(c.replicas)
+	return c, nil
+}
+
+// voters is the placement of a partition: the replicas its raft group
+// starts with.
+func (c *clusterNode) voters(k cluster.PartitionKey) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	desc, err := c.membership.Desc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.placement.Ensure(desc, []cluster.PartitionKey{k}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range list {
+		if a.Key == k {
+			return a.Replicas, nil
+		}
+	}
+	return nil, fmt.Errorf("partition %s has no placement", k)
+}
+
+// resolve gives a node's internal address from the ring.
+func (c *clusterNode) resolve(id string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	desc, err := c.membership.Desc(ctx)
+	if err != nil {
+		return "", false
+	}
+	inst, ok := desc.Ingesters[id]
+	return inst.Addr, ok && inst.Addr != ""
 }
 
 // registerModules adds the cluster modules; in single-node mode they have
@@ -69,7 +117,7 @@ func newClusterNode(cfg Config, store *topics.Store, logger *slog.Logger, reg pr
 func (c *clusterNode) registerModules(mm *modules.Manager) (map[string][]string, []string) {
 	none := func() (services.Service, error) { return nil, nil }
 	if c == nil {
-		for _, name := range []string{moduleMemberlist, moduleRing, moduleLifecycler, modulePlacement} {
+		for _, name := range []string{moduleMemberlist, moduleRing, moduleLifecycler, modulePlacement, moduleTransport, moduleRaft} {
 			mm.RegisterModule(name, none)
 		}
 		return nil, nil
@@ -80,12 +128,18 @@ func (c *clusterNode) registerModules(mm *modules.Manager) (map[string][]string,
 	mm.RegisterModule(modulePlacement, func() (services.Service, error) {
 		return services.NewTimerService(c.cfg.HeartbeatPeriod, nil, c.placementRound, nil).WithName("placement"), nil
 	})
+	mm.RegisterModule(moduleTransport, func() (services.Service, error) { return c.transport, nil })
+	mm.RegisterModule(moduleRaft, func() (services.Service, error) { return c.replicas, nil })
 	deps := map[string][]string{
 		moduleRing:       {moduleMemberlist},
 		moduleLifecycler: {moduleRing},
 		modulePlacement:  {moduleLifecycler, moduleStore},
+		moduleTransport:  {moduleStore},
+		// The groups stop first, handing over leadership while the transport
+		// and the ring still run.
+		moduleRaft: {moduleTransport, moduleLifecycler, moduleStore},
 	}
-	return deps, []string{moduleLifecycler, modulePlacement}
+	return deps, []string{moduleLifecycler, modulePlacement, moduleRaft}
 }
 
 // placementRound places new partitions and takes one rebalancing step. Its

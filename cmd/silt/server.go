@@ -73,6 +73,9 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 		}
 		storeOpts = append(storeOpts, topics.WithColdTier(cold))
 	}
+	if cfg.Cluster.Enabled {
+		storeOpts = append(storeOpts, topics.WithCommitGate()) // replicated: read up to the high watermark
+	}
 	a.store = topics.NewStore(cfg.Storage.DataDir, cfg.Topics, cfg.Storage.Segments, logger, segMetrics, storeOpts...)
 	a.registry.MustRegister(a.store.TierCollector())
 
@@ -154,6 +157,12 @@ func newApp(cfg Config, logger *slog.Logger) (*App, error) {
 	}
 	for mod, on := range clusterDeps {
 		deps[mod] = on
+	}
+	if a.cluster != nil {
+		// Writers stop before the raft groups, which hand over leadership.
+		for _, mod := range []string{moduleServer, moduleSyslog, moduleKafka, moduleIndex, moduleMetric} {
+			deps[mod] = append(deps[mod], moduleRaft)
+		}
 	}
 	for mod, on := range deps {
 		if err := mm.AddDependency(mod, on...); err != nil {
