@@ -3,6 +3,7 @@ module github.com/siltlog/silt
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/grafana/dskit v0.0.0-20260703122047-de1ec7541c44

@@ -30,8 +30,11 @@ type Config struct {
 	InstanceID string `yaml:"instance_id"`
 	// InstanceAddr and InstancePort are the internal (replication) address
 	// peers reach this node at; the ring records them.
-	InstanceAddr      string        `yaml:"instance_addr"`
-	InstancePort      int           `yaml:"instance_port"`
+	InstanceAddr string `yaml:"instance_addr"`
+	InstancePort int    `yaml:"instance_port"`
+	// ListenAddress is where the internal transport listens, when it differs
+	// from the address peers reach (NAT, a proxy in front).
+	ListenAddress     string        `yaml:"listen_address"`
 	Zone              string        `yaml:"zone"`
 	NumTokens         int           `yaml:"num_tokens"`
 	HeartbeatPeriod   time.Duration `yaml:"heartbeat_period"`
@@ -56,6 +59,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 		"Host or IP peers reach this node at (default: -memberlist.advertise-addr, else the first private address of eth0/en0).")
 	f.IntVar(&c.InstancePort, "cluster.instance-port", DefaultInternalPort,
 		"Port of this node's internal replication traffic, as recorded in the ring.")
+	f.StringVar(&c.ListenAddress, "cluster.listen-address", "",
+		"host:port the internal replication transport listens on (default: -cluster.instance-addr and -cluster.instance-port).")
 	f.StringVar(&c.Zone, "cluster.zone", "", "Availability zone of this node (used by zone-aware placement).")
 	f.IntVar(&c.NumTokens, "cluster.num-tokens", 128, "Number of tokens this node owns in the ring.")
 	f.DurationVar(&c.HeartbeatPeriod, "cluster.heartbeat-period", 5*time.Second, "How often this node heartbeats in the ring.")

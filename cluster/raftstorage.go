@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"go.etcd.io/raft/v3"
@@ -25,7 +26,8 @@ const (
 // are the log's batches, their index-to-offset map and the raft state are in
 // memory, replayed from raft.wal (FORMAT.md, "Replication").
 type logStorage struct {
-	log *segments.Log
+	log    *segments.Log
+	logger *slog.Logger
 
 	mu sync.Mutex
 	st *walState // guarded by mu
@@ -108,6 +110,7 @@ func (s *logStorage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 				var err error
 				if buf, err = s.log.ReadWritten(nil, m.off, int(min(maxSize, 8<<20))); err != nil {
 					if errors.Is(err, segments.ErrOffsetOutOfRange) {
+						s.logger.Warn("raft entries below the log start", "index", lo+uint64(k), "offset", m.off, "err", err)
 						return nil, raft.ErrCompacted
 					}
 					return nil, fmt.Errorf("read raft entry %d at offset %d: %w", lo+uint64(k), m.off, err)

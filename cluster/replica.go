@@ -104,7 +104,7 @@ func openReplica(key PartitionKey, self string, voters []string, log *segments.L
 	}
 	r := &replica{
 		key: key, id: raftID(self), log: log, wal: w,
-		storage: &logStorage{log: log, st: st},
+		storage: &logStorage{log: log, st: st, logger: logger},
 		waiters: map[proposalKey][]*proposal{},
 		seen:    map[proposalKey]seenEntry{},
 		done:    make(chan struct{}),
@@ -331,6 +331,7 @@ func (r *replica) submit(ctx context.Context, p *proposal) error {
 		if err == nil {
 			return nil
 		}
+		r.untake(p.key)
 		if !errors.Is(err, raft.ErrProposalDropped) || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				err = ErrTimeout
@@ -382,6 +383,16 @@ func (r *replica) take(key proposalKey) bool {
 	}
 	r.seen[key] = seenEntry{at: time.Now()}
 	return true
+}
+
+// untake forgets key if it was taken but not appended: its proposal did not
+// reach raft.
+func (r *replica) untake(key proposalKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.seen[key]; ok && e.index == 0 {
+		delete(r.seen, key)
+	}
 }
 
 // filterProposal drops from a proposal forwarded to this node the batches

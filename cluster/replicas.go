@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -83,6 +84,10 @@ type ReplicasConfig struct {
 	Voters func(k PartitionKey) ([]string, error)
 	// Send queues a message for a peer (Transport.Send).
 	Send func(to string, m GroupMessage) bool
+	// Forward hands a write to a peer that holds a replica
+	// (Transport.Forward); nil: writes to partitions without a replica here
+	// fail with ErrNotReplica.
+	Forward func(ctx context.Context, to string, k PartitionKey, batch []byte) (int64, int64, error)
 }
 
 // Replicas runs this node's raft groups, one per partition it holds a
@@ -114,7 +119,11 @@ func NewReplicas(cfg ReplicasConfig, logger *slog.Logger, reg prometheus.Registe
 
 // Propose implements topics.Replicator.
 func (m *Replicas) Propose(ctx context.Context, tenant, topic string, partition int, batch []byte) (topics.ProposalWait, error) {
-	r, err := m.group(PartitionKey{Tenant: tenant, Topic: topic, Partition: int32(partition)})
+	k := PartitionKey{Tenant: tenant, Topic: topic, Partition: int32(partition)}
+	r, err := m.group(k)
+	if errors.Is(err, ErrNotReplica) && m.cfg.Forward != nil {
+		return m.forward(k, batch)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +132,56 @@ func (m *Replicas) Propose(ctx context.Context, tenant, topic string, partition 
 		return nil, err
 	}
 	return topics.ProposalWait(wait), nil
+}
+
+// forward returns the wait of a write handed to one of k's replicas, trying
+// them in turn until one answers or the wait's context ends.
+func (m *Replicas) forward(k PartitionKey, batch []byte) (topics.ProposalWait, error) {
+	voters, err := m.cfg.Voters(k)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: %w", k, err)
+	}
+	if len(voters) == 0 {
+		return nil, fmt.Errorf("partition %s has no replicas", k)
+	}
+	batch = bytes.Clone(batch)
+	m.metrics.forwarded.Inc()
+	return func(ctx context.Context) (int64, int64, error) {
+		var last error
+		for try := 0; ctx.Err() == nil; try++ {
+			to := voters[try%len(voters)]
+			tctx, cancel := context.WithTimeout(ctx, forwardTryTimeout)
+			base, next, err := m.cfg.Forward(tctx, to, k, batch)
+			cancel()
+			if err == nil {
+				return base, next, nil
+			}
+			last = err
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		return 0, 0, fmt.Errorf("partition %s: forwarded write: %w (last: %v)", k, ErrTimeout, last)
+	}, nil
+}
+
+// forwardTryTimeout bounds one replica's answer to a forwarded write
+// before the next is tried; the leader drops the copy if both arrive.
+const forwardTryTimeout = 3 * time.Second
+
+// HandleForward writes a batch forwarded by a node that holds no replica of
+// k (the transport's ForwardHandler).
+func (m *Replicas) HandleForward(ctx context.Context, k PartitionKey, batch []byte) (int64, int64, error) {
+	r, err := m.group(k)
+	if err != nil {
+		return 0, 0, err
+	}
+	wait, err := r.propose(ctx, batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	return wait(ctx)
 }
 
 // Deliver steps messages from peer from into their groups (Transport's
@@ -137,17 +196,42 @@ func (m *Replicas) Deliver(from string, msgs []GroupMessage) {
 		m.mu.Lock()
 		m.names[gm.Msg.GetFrom()] = from
 		m.mu.Unlock()
-		msg := gm.Msg
-		if msg.GetType() == raftpb.MessageType_MsgProp {
-			if msg = r.filterProposal(msg); msg == nil {
-				continue
-			}
-		}
-		if err := r.node.Step(m.ctx, msg); err != nil && !errors.Is(err, raft.ErrStopped) && m.ctx.Err() == nil {
+		if err := m.step(r, gm.Msg); err != nil {
 			m.logger.Debug("step raft message", "partition", gm.Key.String(), "err", err)
 		}
 	}
 }
+
+// step hands msg to r's raft node. A forwarded proposal waits at most
+// proposalStepWait: raft holds proposals back while the group has no
+// leader, and the connection's other messages must not wait behind it (the
+// proposer proposes again).
+func (m *Replicas) step(r *replica, msg *raftpb.Message) error {
+	ctx := m.ctx
+	if msg.GetType() == raftpb.MessageType_MsgProp {
+		if msg = r.filterProposal(msg); msg == nil {
+			return nil
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, proposalStepWait)
+		defer cancel()
+	}
+	err := r.node.Step(ctx, msg)
+	if err != nil && msg.GetType() == raftpb.MessageType_MsgProp {
+		for _, e := range msg.Entries {
+			if len(e.Data) >= batchHeaderBytes {
+				r.untake(keyOf(e.Data))
+			}
+		}
+	}
+	if errors.Is(err, raft.ErrStopped) || m.ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// proposalStepWait bounds how long a forwarded proposal waits for a leader.
+const proposalStepWait = 50 * time.Millisecond
 
 // group returns k's replica, opening it on first use.
 func (m *Replicas) group(k PartitionKey) (*replica, error) {
@@ -283,6 +367,7 @@ func (m *Replicas) Status() []GroupStatus {
 
 // raftMetrics are the raft groups' metrics.
 type raftMetrics struct {
+	forwarded prometheus.Counter
 	proposals prometheus.Counter
 	committed prometheus.Counter
 	failures  prometheus.Counter
@@ -305,6 +390,7 @@ func newRaftMetrics(reg prometheus.Registerer, m *Replicas) *raftMetrics {
 			return float64(n)
 		})
 	return &raftMetrics{
+		forwarded: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_forwarded_writes_total", Help: "Writes handed to another node because this one holds no replica of the partition."}),
 		proposals: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_proposals_total", Help: "Writes proposed to raft groups on this node."}),
 		committed: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_committed_entries_total", Help: "Raft entries applied as committed on this node."}),
 		failures:  f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_group_failures_total", Help: "Raft groups stopped by a storage error."}),

@@ -67,14 +67,22 @@ func (c *testCluster) start(id, dir string) *testNode {
 	}
 	n.replicas = NewReplicas(ReplicasConfig{
 		Self: id, Raft: rcfg, Store: n.store, FS: segments.OSFS,
-		Voters: func(PartitionKey) ([]string, error) { return c.voters, nil },
+		Voters: func(PartitionKey) ([]string, error) { c.mu.Lock(); defer c.mu.Unlock(); return c.voters, nil },
 		Send:   func(to string, m GroupMessage) bool { return n.tr.Send(to, m) },
+		Forward: func(ctx context.Context, to string, k PartitionKey, batch []byte) (int64, int64, error) {
+			return n.tr.Forward(ctx, to, k, batch)
+		},
 	}, logger, nil)
 	n.store.SetReplicator(n.replicas)
 	n.tr = NewTransport(TransportConfig{
 		Self: id, ListenAddr: "127.0.0.1:0",
-		Resolve: func(peer string) (string, bool) { c.mu.Lock(); defer c.mu.Unlock(); a, ok := c.addrs[peer]; return a, ok },
-		Deliver: n.replicas.Deliver,
+		Resolve: func(peer string) (string, bool) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			a, ok := c.addrs[peer]
+			return a, ok
+		},
+		Deliver: n.replicas.Deliver, HandleForward: n.replicas.HandleForward,
 	}, logger)
 	for _, s := range []services.Service{n.replicas, n.tr} {
 		if err := services.StartAndAwaitRunning(context.Background(), s); err != nil {
@@ -277,4 +285,28 @@ func TestReplicaLeadershipTransfer(t *testing.T) {
 	if l := c.leader(0); l == lead {
 		t.Fatalf("leader is still %s", l)
 	}
+}
+
+// TestForwardFromNonReplica: a node that holds no replica of a partition
+// hands writes to one that does; they land once, at offsets every replica
+// agrees on.
+func TestForwardFromNonReplica(t *testing.T) {
+	c := newTestCluster(t, "a", "b", "c", "d")
+	c.mu.Lock()
+	c.voters = []string{"a", "b", "c"}
+	c.mu.Unlock()
+	for i := range 20 {
+		base, err := c.write("d", 0, fmt.Sprint("via-d-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base != int64(i) {
+			t.Fatalf("write %d at offset %d", i, base)
+		}
+	}
+	if log, err := c.node("d").store.Partition("fake", "logs", 0); err == nil && log.NextOffset() != 0 {
+		t.Errorf("d holds %d records of a partition it is no replica of", log.NextOffset())
+	}
+	c.stop("d", false)
+	c.sameLogs(0, 20)
 }

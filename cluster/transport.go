@@ -33,6 +33,9 @@ type TransportConfig struct {
 	Resolve func(id string) (string, bool)
 	// Deliver receives the messages of one frame from peer from, in order.
 	Deliver func(from string, msgs []GroupMessage)
+	// HandleForward writes a batch a peer forwarded (nil: this node takes
+	// none).
+	HandleForward ForwardHandler
 }
 
 // Transport carries raft messages between nodes: one outgoing connection
@@ -44,6 +47,7 @@ type Transport struct {
 	logger *slog.Logger
 	ln     net.Listener
 	wg     sync.WaitGroup
+	fwd    forwards
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -54,7 +58,14 @@ type Transport struct {
 
 type peer struct {
 	id    string
-	queue chan GroupMessage
+	queue chan outItem
+}
+
+// outItem is a raft message, batched with its neighbours, or a frame sent
+// as it is (forwarded writes and their answers).
+type outItem struct {
+	msg   GroupMessage
+	frame []byte
 }
 
 // NewTransport prepares the transport; it listens once started.
@@ -107,6 +118,15 @@ func (t *Transport) stopping(error) error {
 // Send queues m for peer to; false if it was dropped (queue full, or the
 // transport stopped).
 func (t *Transport) Send(to string, m GroupMessage) bool {
+	return t.enqueue(to, outItem{msg: m})
+}
+
+// sendFrame queues an encoded frame for peer to; false if it was dropped.
+func (t *Transport) sendFrame(to string, frame []byte) bool {
+	return t.enqueue(to, outItem{frame: frame})
+}
+
+func (t *Transport) enqueue(to string, item outItem) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -114,7 +134,7 @@ func (t *Transport) Send(to string, m GroupMessage) bool {
 	}
 	p, ok := t.peers[to]
 	if !ok {
-		p = &peer{id: to, queue: make(chan GroupMessage, peerQueueLen)}
+		p = &peer{id: to, queue: make(chan outItem, peerQueueLen)}
 		t.peers[to] = p
 		t.wg.Add(1)
 		go func() {
@@ -123,7 +143,7 @@ func (t *Transport) Send(to string, m GroupMessage) bool {
 		}()
 	}
 	select {
-	case p.queue <- m:
+	case p.queue <- item:
 		return true
 	default:
 		return false
@@ -157,17 +177,20 @@ func (t *Transport) sendLoop(p *peer) {
 	}()
 	var frame []byte
 	for first := range p.queue {
-		batch := []GroupMessage{first}
+		items := []outItem{first}
 		size := 0
 	gather:
 		for size < maxBatchBytes {
 			select {
-			case m, ok := <-p.queue:
+			case it, ok := <-p.queue:
 				if !ok {
 					break gather
 				}
-				batch = append(batch, m)
-				size += proto.Size(m.Msg)
+				items = append(items, it)
+				size += len(it.frame)
+				if it.msg.Msg != nil {
+					size += proto.Size(it.msg.Msg)
+				}
 			default:
 				break gather
 			}
@@ -180,7 +203,7 @@ func (t *Transport) sendLoop(p *peer) {
 			}
 		}
 		var err error
-		if frame, err = appendBatch(frame[:0], batch); err != nil {
+		if frame, err = encodeItems(frame[:0], items); err != nil {
 			t.logger.Error("encode raft batch", "peer", p.id, "err", err)
 			continue
 		}
@@ -265,13 +288,51 @@ func (t *Transport) receive(c net.Conn) error {
 		if err != nil {
 			return err
 		}
-		if typ != frameBatch {
+		switch typ {
+		case frameBatch:
+			msgs, err := decodeBatch(body)
+			if err != nil {
+				return err
+			}
+			t.cfg.Deliver(h.From, msgs)
+		case frameForward:
+			if err := t.serveForward(h.From, body); err != nil {
+				return err
+			}
+		case frameForwarded:
+			id, res, err := decodeForwarded(body)
+			if err != nil {
+				return err
+			}
+			t.fwd.done(id, res)
+		default:
 			return fmt.Errorf("%w: frame type %d", ErrFrame, typ)
 		}
-		msgs, err := decodeBatch(body)
-		if err != nil {
-			return err
-		}
-		t.cfg.Deliver(h.From, msgs)
 	}
+}
+
+// encodeItems appends items as frames: runs of raft messages as one batch
+// frame each, encoded frames as they are.
+func encodeItems(dst []byte, items []outItem) ([]byte, error) {
+	var run []GroupMessage
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		var err error
+		dst, err = appendBatch(dst, run)
+		run = run[:0]
+		return err
+	}
+	for _, it := range items {
+		if it.frame == nil {
+			run = append(run, it.msg)
+			continue
+		}
+		if err := flush(); err != nil {
+			return dst, err
+		}
+		dst = append(dst, it.frame...)
+	}
+	return dst, flush()
 }

@@ -70,10 +70,17 @@ func newClusterNode(cfg Config, store *topics.Store, logger *slog.Logger, reg pr
 		Self: m.ID(), Raft: cfg.Cluster.Raft, Store: store, FS: segments.OSFS,
 		Voters: c.voters,
 		Send:   func(to string, msg cluster.GroupMessage) bool { return c.transport.Send(to, msg) },
+		Forward: func(ctx context.Context, to string, k cluster.PartitionKey, batch []byte) (int64, int64, error) {
+			return c.transport.Forward(ctx, to, k, batch)
+		},
 	}, logger.With("component", "raft"), reg)
+	listen := cfg.Cluster.ListenAddress
+	if listen == "" {
+		listen = m.Addr()
+	}
 	c.transport = cluster.NewTransport(cluster.TransportConfig{
-		Self: m.ID(), ClusterLabel: cfg.Memberlist.ClusterLabel, ListenAddr: m.Addr(),
-		Resolve: c.resolve, Deliver: c.replicas.Deliver,
+		Self: m.ID(), ClusterLabel: cfg.Memberlist.ClusterLabel, ListenAddr: listen,
+		Resolve: c.resolve, Deliver: c.replicas.Deliver, HandleForward: c.replicas.HandleForward,
 	}, logger.With("component", "raft-transport"))
 	store.SetReplicator(c.replicas)
 	return c, nil
