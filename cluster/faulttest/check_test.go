@@ -21,79 +21,94 @@ import (
 // checks the history against them.
 func (c *cluster) check() {
 	c.t.Helper()
-	ends := c.converge()
-	var ref map[int32]map[int64]string
-	for _, n := range c.nodes {
-		logs := map[int32]map[int64]string{}
-		for p := range int32(partitions) {
-			logs[p] = c.read(n, p, ends[p])
-		}
-		if ref == nil {
-			ref = logs
-			continue
-		}
-		for p := range int32(partitions) {
-			if !maps.Equal(ref[p], logs[p]) {
+	ends, holders := c.converge()
+	ref := map[int32]map[int64]string{}
+	for p := range int32(partitions) {
+		for i, n := range holders[p] {
+			log := c.read(n, p, ends[p])
+			if i == 0 {
+				ref[p] = log
+			} else if !maps.Equal(ref[p], log) {
 				c.t.Errorf("partition %d: %s holds another log than %s (%d and %d records)",
-					p, n.id, c.nodes[0].id, len(logs[p]), len(ref[p]))
+					p, n.id, holders[p][0].id, len(log), len(ref[p]))
 			}
 		}
 	}
 	c.checkHistory(ref)
 }
 
-// converge waits until every node reports the same high watermark, equal
-// to its log end, for each partition, and returns them.
-func (c *cluster) converge() map[int32]int64 {
+// replicationFactor is the cluster's default: every partition has three
+// replicas.
+const replicationFactor = 3
+
+// converge waits until the replicas of each partition (replicationFactor
+// nodes) report the same high watermark, equal to their log end, and
+// returns the high watermarks and the replicas.
+func (c *cluster) converge() (map[int32]int64, map[int32][]*node) {
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		ends, ok := map[int32]int64{}, true
-		for _, n := range c.nodes {
-			groups, err := n.partitions()
-			if err != nil {
-				ok, last = false, fmt.Sprintf("%s: %v", n.id, err)
-				break
-			}
-			seen := 0
-			for _, g := range groups {
-				if g.Key.Topic != topic {
-					continue
-				}
-				seen++
-				if g.HighWater != g.LogEnd {
-					ok, last = false, fmt.Sprintf("%s partition %d: high watermark %d, log end %d", n.id, g.Key.Partition, g.HighWater, g.LogEnd)
-				}
-				if e, had := ends[g.Key.Partition]; had && e != g.HighWater {
-					ok, last = false, fmt.Sprintf("partition %d: high watermarks %d and %d", g.Key.Partition, e, g.HighWater)
-				}
-				ends[g.Key.Partition] = g.HighWater
-			}
-			if seen != partitions {
-				ok, last = false, fmt.Sprintf("%s holds %d groups of %s", n.id, seen, topic)
-			}
+		ends, holders, why := c.agreement()
+		if why == "" {
+			return ends, holders
 		}
-		if ok {
-			return ends
-		}
+		last = why
 		time.Sleep(100 * time.Millisecond)
 	}
+	c.dump()
+	c.t.Fatalf("replicas never converged: %s", last)
+	return nil, nil
+}
+
+// agreement reads every node's groups; why is empty when the replicas agree.
+func (c *cluster) agreement() (ends map[int32]int64, holders map[int32][]*node, why string) {
+	ends, holders = map[int32]int64{}, map[int32][]*node{}
+	for _, n := range c.nodes {
+		groups, err := n.partitions()
+		if err != nil {
+			return nil, nil, fmt.Sprintf("%s: %v", n.id, err)
+		}
+		for _, g := range groups {
+			p := g.Key.Partition
+			if g.Key.Topic != topic {
+				continue
+			}
+			if g.HighWater != g.LogEnd {
+				return nil, nil, fmt.Sprintf("%s partition %d: high watermark %d, log end %d", n.id, p, g.HighWater, g.LogEnd)
+			}
+			if e, had := ends[p]; had && e != g.HighWater {
+				return nil, nil, fmt.Sprintf("partition %d: high watermarks %d and %d", p, e, g.HighWater)
+			}
+			ends[p] = g.HighWater
+			holders[p] = append(holders[p], n)
+		}
+	}
+	for p := range int32(partitions) {
+		if len(holders[p]) != min(replicationFactor, len(c.nodes)) {
+			return nil, nil, fmt.Sprintf("partition %d has %d replicas", p, len(holders[p]))
+		}
+	}
+	return ends, holders, ""
+}
+
+// dump logs every node's groups and last output; with SILT_FAULT_DUMP set,
+// it also writes every goroutine of the nodes and of the test there.
+func (c *cluster) dump() {
+	dir := os.Getenv("SILT_FAULT_DUMP")
 	for _, n := range c.nodes {
 		groups, err := n.partitions()
 		c.t.Logf("%s: %+v %v\n%s", n.id, groups, err, n.logs())
-		if dir := os.Getenv("SILT_FAULT_DUMP"); dir != "" && n.running() {
+		if dir != "" && n.running() {
 			_ = n.cmd.Process.Signal(syscall.SIGQUIT) // the Go runtime prints every goroutine
 			time.Sleep(time.Second)
 			_ = os.WriteFile(filepath.Join(dir, n.id+".txt"), []byte(n.out.String()), 0o644)
 		}
 	}
-	if dir := os.Getenv("SILT_FAULT_DUMP"); dir != "" {
+	if dir != "" {
 		var b bytes.Buffer
 		_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
 		_ = os.WriteFile(filepath.Join(dir, "test.txt"), b.Bytes(), 0o644)
 	}
-	c.t.Fatalf("replicas never converged: %s", last)
-	return nil
 }
 
 // read consumes partition p of node n from offset 0 up to end.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -47,7 +48,7 @@ func newNode(t *testing.T, id string) *node {
 func (n *node) start(t *testing.T, bin string, seed int) {
 	t.Helper()
 	args := []string{
-		"-storage.data-dir=" + n.dir, "-log.level=warn",
+		"-storage.data-dir=" + n.dir, "-log.level=" + logLevel(),
 		"-server.http-listen-address=127.0.0.1:" + strconv.Itoa(n.http),
 		"-kafka.listen-address=127.0.0.1:" + strconv.Itoa(n.kafka),
 		"-syslog.listen-address=127.0.0.1:0",
@@ -169,4 +170,13 @@ func (n *node) logs() string {
 		s = s[len(s)-4000:]
 	}
 	return s
+}
+
+// logLevel is the nodes' log level: debug with SILT_FAULT_DUMP, for the
+// transport's connection logs.
+func logLevel() string {
+	if os.Getenv("SILT_FAULT_DUMP") != "" {
+		return "debug"
+	}
+	return "warn"
 }

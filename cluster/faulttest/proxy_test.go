@@ -65,15 +65,18 @@ func (p *proxy) serve(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	hello, from, err := readHello(r)
 	if err != nil {
+		p.debugf("hello: %v", err)
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	if !p.track(c, from) {
+		p.debugf("refuse %s", from)
 		return
 	}
 	defer p.untrack(c)
 	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
 	if err != nil {
+		p.debugf("dial for %s: %v", from, err)
 		return
 	}
 	defer up.Close()
@@ -84,10 +87,12 @@ func (p *proxy) serve(c net.Conn) {
 	if _, err := up.Write(hello); err != nil {
 		return
 	}
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, r); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(io.Discard, up); done <- struct{}{} }()
-	<-done
+	p.debugf("%s: %s -> %s -> %s", from, c.RemoteAddr(), up.LocalAddr(), up.RemoteAddr())
+	done := make(chan error, 2)
+	go func() { _, err := io.Copy(up, r); done <- err }()
+	go func() { _, err := io.Copy(io.Discard, up); done <- err }()
+	err = <-done
+	p.debugf("%s: %s closed: %v", from, c.RemoteAddr(), err)
 }
 
 // readHello reads the first frame and returns its bytes and the sender ID:
@@ -154,4 +159,11 @@ func (p *proxy) close() {
 	_ = p.ln.Close()
 	p.block("*")
 	p.wg.Wait()
+}
+
+// debugf prints what the proxy does when SILT_FAULT_DUMP is set.
+func (p *proxy) debugf(format string, args ...any) {
+	if os.Getenv("SILT_FAULT_DUMP") != "" {
+		fmt.Fprintf(os.Stderr, "%s proxy %s: %s\n", time.Now().Format("15:04:05.000"), p.target, fmt.Sprintf(format, args...))
+	}
 }
