@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,7 +44,11 @@ func (s *logStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error
 	if s.st.hard != nil {
 		hs = proto.Clone(s.st.hard).(*raftpb.HardState)
 	}
-	cs := raftpb.EnsureConfState(proto.Clone(s.st.snap.GetConfState()).(*raftpb.ConfState))
+	conf := s.st.conf
+	if conf == nil {
+		conf = s.st.snap.GetConfState()
+	}
+	cs := raftpb.EnsureConfState(proto.Clone(raftpb.EnsureConfState(conf)).(*raftpb.ConfState))
 	return hs, cs, nil
 }
 
@@ -104,7 +109,7 @@ func (s *logStorage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	var buf []byte
 	var size uint64
 	for k, m := range metas {
-		e := &raftpb.Entry{Term: new(m.term), Index: new(lo + uint64(k)), Type: new(raftpb.EntryType_EntryNormal)}
+		e := &raftpb.Entry{Term: new(m.term), Index: new(lo + uint64(k)), Type: new(m.typ), Data: m.data}
 		if m.n > 0 {
 			if len(buf) == 0 {
 				var err error
@@ -175,8 +180,10 @@ func (s *logStorage) append(ents []*raftpb.Entry, w *raftWAL) error {
 	}
 	metas := make([]entryMeta, 0, len(ents))
 	for _, e := range ents {
-		m := entryMeta{term: e.GetTerm(), off: end}
-		if len(e.Data) > 0 {
+		m := entryMeta{term: e.GetTerm(), off: end, typ: e.GetType()}
+		if m.typ != raftpb.EntryType_EntryNormal {
+			m.data = bytes.Clone(e.Data) // a configuration change: raft.wal only
+		} else if len(e.Data) > 0 {
 			base, next, err := s.log.StartAppendBatch(e.Data, int32(e.GetTerm()))
 			if err != nil {
 				return fmt.Errorf("append raft entry %d: %w", e.GetIndex(), err)
@@ -193,6 +200,14 @@ func (s *logStorage) append(ents []*raftpb.Entry, w *raftWAL) error {
 	s.mu.Unlock()
 	w.addEntries(first, metas)
 	return nil
+}
+
+// setConfState records the configuration just applied.
+func (s *logStorage) setConfState(cs *raftpb.ConfState, w *raftWAL) error {
+	s.mu.Lock()
+	s.st.conf = proto.Clone(cs).(*raftpb.ConfState)
+	s.mu.Unlock()
+	return w.addConfState(cs)
 }
 
 // setHardState records hs in memory and in w's buffer.

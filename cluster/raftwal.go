@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,17 +22,22 @@ const (
 	walEntries   = 1
 	walHardState = 2
 	walSnapshot  = 3
+	walConfState = 4
 
 	walHeader       = 9        // length, crc, type
 	walMaxRecord    = 64 << 20 // a longer record is corruption
 	walRewriteBytes = 64 << 20 // rewrite the file once it is this long
 )
 
-// entryMeta is where raft entry lives in the partition log.
+// entryMeta is where raft entry lives in the partition log. A
+// configuration change takes no offset: its data is kept here (and in
+// raft.wal).
 type entryMeta struct {
 	term uint64
 	off  int64 // base offset of its batch; the log end at its place when n is 0
-	n    int64 // records of its batch; 0 for an entry without data
+	n    int64 // records of its batch; 0 for an entry without a batch
+	typ  raftpb.EntryType
+	data []byte // a configuration change's data
 }
 
 func (e entryMeta) end() int64 { return e.off + e.n }
@@ -42,6 +48,7 @@ type walState struct {
 	snapOff int64                    // log offset after the snapshot's last entry
 	hard    *raftpb.HardState        // nil: none written yet
 	ents    []entryMeta              // ents[k] has index snap.Index+1+k
+	conf    *raftpb.ConfState        // the last configuration applied; nil: the snapshot's
 }
 
 func (s *walState) lastIndex() uint64 { return s.snap.GetIndex() + uint64(len(s.ents)) }
@@ -160,6 +167,12 @@ func (s *walState) apply(typ byte, body []byte) error {
 		s.hard = hs
 	case walEntries:
 		return s.applyEntries(body)
+	case walConfState:
+		cs := &raftpb.ConfState{}
+		if err := proto.Unmarshal(body, cs); err != nil {
+			return fmt.Errorf("configuration record: %w", err)
+		}
+		s.conf = cs
 	default:
 		return fmt.Errorf("unknown record type %d", typ)
 	}
@@ -190,10 +203,18 @@ func (s *walState) applyEntries(body []byte) error {
 	}
 	s.cut(first)
 	for range count {
-		if err := read(3); err != nil {
+		if err := read(4); err != nil {
 			return err
 		}
-		s.ents = append(s.ents, entryMeta{term: v[0], off: int64(v[1]), n: int64(v[2])})
+		e := entryMeta{term: v[0], off: int64(v[1]), n: int64(v[2]), typ: raftpb.EntryType(v[3])}
+		if e.typ != raftpb.EntryType_EntryNormal {
+			n, k := binary.Uvarint(body)
+			if k <= 0 || n > uint64(len(body)-k) {
+				return errors.New("bad configuration entry")
+			}
+			e.data, body = bytes.Clone(body[k:k+int(n)]), body[k+int(n):]
+		}
+		s.ents = append(s.ents, e)
 	}
 	return nil
 }
@@ -215,6 +236,11 @@ func (w *raftWAL) addEntries(first uint64, ents []entryMeta) {
 		body = binary.AppendUvarint(body, e.term)
 		body = binary.AppendUvarint(body, uint64(e.off))
 		body = binary.AppendUvarint(body, uint64(e.n))
+		body = binary.AppendUvarint(body, uint64(e.typ))
+		if e.typ != raftpb.EntryType_EntryNormal {
+			body = binary.AppendUvarint(body, uint64(len(e.data)))
+			body = append(body, e.data...)
+		}
 	}
 	w.appendRecord(walEntries, body)
 }
@@ -225,6 +251,15 @@ func (w *raftWAL) addState(hs *raftpb.HardState) error {
 		return err
 	}
 	w.appendRecord(walHardState, b)
+	return nil
+}
+
+func (w *raftWAL) addConfState(cs *raftpb.ConfState) error {
+	b, err := proto.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	w.appendRecord(walConfState, b)
 	return nil
 }
 
@@ -273,6 +308,12 @@ func (w *raftWAL) rewrite(st *walState) error {
 	}
 	if st.hard != nil {
 		if err := nw.addState(st.hard); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	if st.conf != nil {
+		if err := nw.addConfState(st.conf); err != nil {
 			_ = f.Close()
 			return err
 		}

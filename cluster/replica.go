@@ -39,18 +39,23 @@ type proposal struct {
 	batch      []byte
 	done       chan struct{}
 	base, next int64
+	inflight   atomic.Bool // a submit is in raft's Propose (it waits there while there is no leader)
 }
 
 // recentWindow is how long a leader remembers the batches it took, to drop
 // a proposal made again (after a leader change, or a client's retry) while
 // the first one is still in the log: each batch is written once.
-const recentWindow = 10 * time.Second
+const recentWindow = 30 * time.Second
 
 // seenEntry is a batch a replica appended (index > 0) or, as leader, took
 // as a proposal not yet appended (index 0).
 type seenEntry struct {
 	index uint64
 	at    time.Time
+	// forwarded: proposed here and sent to the leader on another node (or
+	// taken while this node led, and leadership moved since), so it may
+	// have been lost.
+	forwarded bool
 }
 
 // replica is this node's member of one partition's raft group: it drives the
@@ -68,6 +73,8 @@ type replica struct {
 	metrics *raftMetrics
 
 	lead     atomic.Uint64 // the leader's raft ID as last seen; 0 when unknown
+	removed  atomic.Bool   // a configuration change took this replica out of the group
+	applied  atomic.Uint64 // the last entry applied as committed
 	lastLead uint64        // the last leader known, kept while there is none (run's goroutine only)
 	done     chan struct{} // closed when run returns
 
@@ -76,24 +83,29 @@ type replica struct {
 	err     error                       // guarded by mu: why the replica stopped
 	seen    map[proposalKey]seenEntry   // guarded by mu
 	pruned  time.Time                   // guarded by mu: when seen was last pruned
+	// lastNoted is the last index noteAppended saw; guarded by mu.
+	lastNoted uint64
 }
 
-// openReplica opens the group's state in log's directory, creating it with
-// voters when the partition has none yet.
-func openReplica(key PartitionKey, self string, voters []string, log *segments.Log, fsys segments.FS, cfg RaftConfig, logger *slog.Logger) (*replica, error) {
+// errNotCreator is a write for a group that does not exist here yet and
+// that this node may not create: only the group's creator starts it.
+var errNotCreator = errors.New("the partition's raft group does not exist here yet")
+
+// openReplica opens the group's state in log's directory. A group that does
+// not exist yet starts empty (it learns its configuration from the leader's
+// log), or, with bootstrap set, with voters as its first entries.
+func openReplica(key PartitionKey, self string, bootstrap []string, log *segments.Log, fsys segments.FS, cfg RaftConfig, logger *slog.Logger) (*replica, error) {
 	w, st, err := openWAL(fsys, log.Dir())
 	if err != nil {
 		return nil, err
 	}
-	if st == nil {
+	fresh := st == nil
+	if fresh {
 		if log.WrittenEnd() != log.StartOffset() || log.StartOffset() != 0 {
 			return nil, fmt.Errorf("partition %s holds offsets %d..%d written outside raft: a replicated partition must start empty",
 				key, log.StartOffset(), log.WrittenEnd())
 		}
-		st = &walState{snap: &raftpb.SnapshotMetadata{
-			Index: new(uint64(0)), Term: new(uint64(0)),
-			ConfState: &raftpb.ConfState{Voters: raftIDs(voters)},
-		}}
+		st = &walState{snap: &raftpb.SnapshotMetadata{Index: new(uint64(0)), Term: new(uint64(0)), ConfState: &raftpb.ConfState{}}}
 		if err := w.rewrite(st); err != nil {
 			return nil, fmt.Errorf("create %s: %w", w.path, err)
 		}
@@ -110,9 +122,11 @@ func openReplica(key PartitionKey, self string, voters []string, log *segments.L
 		done:    make(chan struct{}),
 		logger:  logger,
 	}
+	r.rememberTail()
 	applied := st.hard.GetCommit()
+	r.applied.Store(applied)
 	log.Commit(r.storage.endOf(applied))
-	r.node = raft.RestartNode(&raft.Config{
+	rc := &raft.Config{
 		ID:                        r.id,
 		ElectionTick:              cfg.ElectionTicks,
 		HeartbeatTick:             1,
@@ -125,7 +139,19 @@ func openReplica(key PartitionKey, self string, voters []string, log *segments.L
 		CheckQuorum:               true,
 		PreVote:                   true,
 		Logger:                    raftLogger{logger},
-	})
+	}
+	if fresh && len(bootstrap) > 0 {
+		// The group's first entries add its voters (raft's own bootstrap),
+		// so that a replica added later learns the whole configuration
+		// from the log.
+		peers := make([]raft.Peer, 0, len(bootstrap))
+		for _, id := range raftIDs(bootstrap) {
+			peers = append(peers, raft.Peer{ID: id})
+		}
+		r.node = raft.StartNode(rc, peers)
+	} else {
+		r.node = raft.RestartNode(rc)
+	}
 	return r, nil
 }
 
@@ -168,6 +194,11 @@ func (r *replica) run(ctx context.Context, tick time.Duration) {
 				r.stop(err)
 				return
 			}
+			if r.removed.Load() {
+				r.logger.Info("this replica was removed from its raft group; it stops")
+				r.stop(ErrNotReplica)
+				return
+			}
 		}
 	}
 }
@@ -176,7 +207,9 @@ func (r *replica) run(ctx context.Context, tick time.Duration) {
 // applies committed entries and advances.
 func (r *replica) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
-		r.lead.Store(rd.SoftState.Lead)
+		if old := r.lead.Swap(rd.SoftState.Lead); old == r.id && rd.SoftState.Lead != r.id {
+			r.forgetLeadership()
+		}
 		if l := rd.SoftState.Lead; l != 0 && l != r.lastLead {
 			if r.lastLead != 0 {
 				go r.resubmitAll() // forwarded proposals may have died with the old leader
@@ -207,6 +240,9 @@ func (r *replica) handle(rd raft.Ready) error {
 		return err
 	}
 	for _, m := range rd.Messages {
+		if m.GetType() == raftpb.MessageType_MsgProp {
+			r.markForwarded(m.Entries)
+		}
 		r.send(r, m)
 	}
 	if err := r.apply(rd.CommittedEntries); err != nil {
@@ -223,19 +259,11 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 		return nil
 	}
 	for _, e := range ents {
-		switch e.GetType() {
-		case raftpb.EntryType_EntryConfChange:
-			var cc raftpb.ConfChange
-			if err := proto.Unmarshal(e.Data, &cc); err != nil {
+		if e.GetType() != raftpb.EntryType_EntryNormal {
+			if err := r.applyConfChange(e); err != nil {
 				return err
 			}
-			r.node.ApplyConfChange(&cc)
-		case raftpb.EntryType_EntryConfChangeV2:
-			var cc raftpb.ConfChangeV2
-			if err := proto.Unmarshal(e.Data, &cc); err != nil {
-				return err
-			}
-			r.node.ApplyConfChange(&cc)
+			continue
 		}
 		if len(e.Data) < batchHeaderBytes || e.GetType() != raftpb.EntryType_EntryNormal {
 			continue
@@ -247,7 +275,45 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 		r.answer(keyOf(e.Data), m)
 	}
 	r.log.Commit(r.storage.endOf(ents[len(ents)-1].GetIndex()))
+	r.applied.Store(ents[len(ents)-1].GetIndex())
 	r.metrics.committed.Add(float64(len(ents)))
+	return nil
+}
+
+// applyConfChange applies a committed configuration change and records the
+// resulting configuration durably (raft does not deliver applied entries
+// again after a restart).
+func (r *replica) applyConfChange(e *raftpb.Entry) error {
+	var cc raftpb.ConfChangeI
+	switch e.GetType() {
+	case raftpb.EntryType_EntryConfChange:
+		v1 := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.Data, v1); err != nil {
+			return fmt.Errorf("configuration change %d: %w", e.GetIndex(), err)
+		}
+		cc = v1
+	case raftpb.EntryType_EntryConfChangeV2:
+		v2 := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.Data, v2); err != nil {
+			return fmt.Errorf("configuration change %d: %w", e.GetIndex(), err)
+		}
+		cc = v2
+	default:
+		return fmt.Errorf("entry %d of unknown type %v", e.GetIndex(), e.GetType())
+	}
+	cs := r.node.ApplyConfChange(cc)
+	if err := r.storage.setConfState(cs, r.wal); err != nil {
+		return err
+	}
+	if err := r.wal.flush(true); err != nil {
+		return err
+	}
+	r.logger.Info("raft configuration changed", "index", e.GetIndex(), "voters", cs.GetVoters(), "learners", cs.GetLearners())
+	for _, c := range cc.AsV2().GetChanges() {
+		if c.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode && c.GetNodeId() == r.id {
+			r.removed.Store(true) // (the bootstrap's first entries list the voters one by one)
+		}
+	}
 	return nil
 }
 
@@ -294,10 +360,19 @@ func (r *replica) propose(ctx context.Context, batch []byte) (func(context.Conte
 		r.mu.Unlock()
 		return nil, r.err
 	}
+	if e, ok := r.seen[p.key]; ok && e.index > 0 && e.index <= r.applied.Load() {
+		// A copy of a batch already committed (a client's retry): answer
+		// with where it is, write nothing.
+		r.mu.Unlock()
+		if m, ok := r.committedAt(e.index, p.key); ok {
+			return func(context.Context) (int64, int64, error) { return m.off, m.end(), nil }, nil
+		}
+		r.mu.Lock()
+	}
 	r.waiters[p.key] = append(r.waiters[p.key], p)
 	r.mu.Unlock()
 	r.metrics.proposals.Inc()
-	if err := r.submit(ctx, p); err != nil {
+	if err := r.submit(ctx, p, false); err != nil {
 		r.forget(p)
 		return nil, err
 	}
@@ -320,18 +395,31 @@ func (r *replica) propose(ctx context.Context, batch []byte) (func(context.Conte
 	}, nil
 }
 
-// submit proposes p to raft, unless this node leads and already has it.
-// Raft blocks it while there is no leader, until ctx ends.
-func (r *replica) submit(ctx context.Context, p *proposal) error {
+// submit proposes p to raft. The first time, p's batch is recorded as
+// taken here (whether or not this node leads: raft may make it leader while
+// the proposal waits, and a copy forwarded by another node must then be
+// dropped); an identical batch already taken is not proposed again. Again
+// (again set), it is proposed unless this node leads and has it. Raft
+// blocks a proposal while there is no leader, until ctx ends.
+func (r *replica) submit(ctx context.Context, p *proposal, again bool) error {
+	if !p.inflight.CompareAndSwap(false, true) {
+		return nil // the last submit still waits for a leader
+	}
+	defer p.inflight.Store(false)
 	for {
-		if r.isLeader() && !r.take(p.key) {
+		switch {
+		case !again && !r.take(p.key, false):
+			return nil
+		case again && !r.retake(p.key):
 			return nil
 		}
 		err := r.node.Propose(ctx, p.batch)
 		if err == nil {
 			return nil
 		}
-		r.untake(p.key)
+		if !again {
+			r.untake(p.key)
+		}
 		if !errors.Is(err, raft.ErrProposalDropped) || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				err = ErrTimeout
@@ -357,7 +445,7 @@ func (r *replica) resubmit(p *proposal) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = r.submit(ctx, p)
+	_ = r.submit(ctx, p, true)
 }
 
 // resubmitAll proposes every waiting proposal again.
@@ -373,12 +461,56 @@ func (r *replica) resubmitAll() {
 	}
 }
 
-// take records key as a batch this leader takes; false when it has it
-// already, appended or taken.
-func (r *replica) take(key proposalKey) bool {
+// take records key as a batch taken here; false when it has it already,
+// appended or taken.
+func (r *replica) take(key proposalKey, forwarded bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.seen[key]; ok {
+		return false
+	}
+	r.seen[key] = seenEntry{at: time.Now(), forwarded: forwarded}
+	return true
+}
+
+// markForwarded records that proposals went to the leader on another node,
+// which may lose them.
+func (r *replica) markForwarded(ents []*raftpb.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range ents {
+		if !isBatch(e) {
+			continue
+		}
+		if s, ok := r.seen[keyOf(e.Data)]; ok && s.index == 0 {
+			s.forwarded = true
+			r.seen[keyOf(e.Data)] = s
+		}
+	}
+}
+
+// forgetLeadership marks the batches this node took as leader and has not
+// appended as possibly lost: raft may drop proposals when leadership
+// moves, so they may be proposed again.
+func (r *replica) forgetLeadership() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, e := range r.seen {
+		if e.index == 0 && !e.forwarded {
+			e.forwarded = true
+			r.seen[k] = e
+		}
+	}
+}
+
+// retake is take for a batch proposed again: true when this node has not
+// appended it and took it only as a proposal that went to another leader
+// (which may have lost it). It does not depend on this node knowing
+// whether it leads: raft may have made it leader a moment ago.
+func (r *replica) retake(key proposalKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.seen[key]; ok && (e.index > 0 || !e.forwarded) {
 		return false
 	}
 	r.seen[key] = seenEntry{at: time.Now()}
@@ -401,7 +533,7 @@ func (r *replica) untake(key proposalKey) {
 func (r *replica) filterProposal(m *raftpb.Message) *raftpb.Message {
 	keep := m.Entries[:0:0]
 	for _, e := range m.Entries {
-		if len(e.Data) < batchHeaderBytes || r.take(keyOf(e.Data)) {
+		if !isBatch(e) || r.take(keyOf(e.Data), false) {
 			keep = append(keep, e)
 		}
 	}
@@ -419,16 +551,24 @@ func (r *replica) noteAppended(ents []*raftpb.Entry) {
 	first := ents[0].GetIndex()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, e := range r.seen {
-		if e.index >= first || now.Sub(e.at) > recentWindow && now.Sub(r.pruned) > time.Second {
-			delete(r.seen, k)
+	if first <= r.lastNoted { // a conflicting tail was cut
+		for k, e := range r.seen {
+			if e.index >= first {
+				delete(r.seen, k)
+			}
 		}
 	}
+	r.lastNoted = ents[len(ents)-1].GetIndex()
 	if now.Sub(r.pruned) > time.Second {
 		r.pruned = now
+		for k, e := range r.seen {
+			if now.Sub(e.at) > recentWindow {
+				delete(r.seen, k)
+			}
+		}
 	}
 	for _, e := range ents {
-		if len(e.Data) >= batchHeaderBytes {
+		if isBatch(e) {
 			r.seen[keyOf(e.Data)] = seenEntry{index: e.GetIndex(), at: now}
 		}
 	}
@@ -480,4 +620,47 @@ func (r *replica) transferee() uint64 {
 		}
 	}
 	return best
+}
+
+// committedAt returns where the committed entry i is if it holds the batch
+// with key.
+func (r *replica) committedAt(i uint64, key proposalKey) (entryMeta, bool) {
+	ents, err := r.storage.Entries(i, i+1, 1<<30)
+	if err != nil || len(ents) != 1 || !isBatch(ents[0]) || keyOf(ents[0].Data) != key {
+		return entryMeta{}, false
+	}
+	return r.storage.meta(i)
+}
+
+// rememberTail fills seen with the last batches of the log, so that a
+// client retrying a write that was committed just before a restart does not
+// write it twice.
+func (r *replica) rememberTail() {
+	last, _ := r.storage.LastIndex()
+	first, _ := r.storage.FirstIndex()
+	if last < first {
+		return
+	}
+	lo := max(first, last+1-min(last+1-first, recentTailEntries))
+	ents, err := r.storage.Entries(lo, last+1, 64<<20)
+	if err != nil {
+		r.logger.Warn("read the log's last batches", "err", err)
+		return
+	}
+	now := time.Now()
+	for _, e := range ents {
+		if isBatch(e) {
+			r.seen[keyOf(e.Data)] = seenEntry{index: e.GetIndex(), at: now}
+		}
+	}
+	r.lastNoted = last
+}
+
+// recentTailEntries bounds the entries rememberTail reads.
+const recentTailEntries = 4096
+
+// isBatch reports whether e carries a record batch (not a configuration
+// change or a leader's empty entry).
+func isBatch(e *raftpb.Entry) bool {
+	return e.GetType() == raftpb.EntryType_EntryNormal && len(e.Data) >= batchHeaderBytes
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -82,6 +85,9 @@ type ReplicasConfig struct {
 	// Voters gives the instances a new group starts with (the partition's
 	// placement).
 	Voters func(k PartitionKey) ([]string, error)
+	// Peers lists the instances of the cluster (the ring's), to find the
+	// instance behind a raft ID not seen yet.
+	Peers func() []string
 	// Send queues a message for a peer (Transport.Send).
 	Send func(to string, m GroupMessage) bool
 	// Forward hands a write to a peer that holds a replica
@@ -110,18 +116,18 @@ var _ topics.Replicator = (*Replicas)(nil)
 
 // NewReplicas prepares the raft groups; reg may be nil.
 func NewReplicas(cfg ReplicasConfig, logger *slog.Logger, reg prometheus.Registerer) *Replicas {
-	m := &Replicas{cfg: cfg, logger: logger, groups: map[PartitionKey]*replica{}, names: map[uint64]string{}}
+	m := &Replicas{cfg: cfg, logger: logger, groups: map[PartitionKey]*replica{}, names: map[uint64]string{raftID(cfg.Self): cfg.Self}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.metrics = newRaftMetrics(reg, m)
-	m.Service = services.NewIdleService(nil, m.stopping).WithName("raft groups")
+	m.Service = services.NewBasicService(nil, m.running, m.stopping).WithName("raft groups")
 	return m
 }
 
 // Propose implements topics.Replicator.
 func (m *Replicas) Propose(ctx context.Context, tenant, topic string, partition int, batch []byte) (topics.ProposalWait, error) {
 	k := PartitionKey{Tenant: tenant, Topic: topic, Partition: int32(partition)}
-	r, err := m.group(k)
-	if errors.Is(err, ErrNotReplica) && m.cfg.Forward != nil {
+	r, err := m.group(k, forWrite)
+	if (errors.Is(err, ErrNotReplica) || errors.Is(err, errNotCreator)) && m.cfg.Forward != nil {
 		return m.forward(k, batch)
 	}
 	if err != nil {
@@ -144,6 +150,7 @@ func (m *Replicas) forward(k PartitionKey, batch []byte) (topics.ProposalWait, e
 	if len(voters) == 0 {
 		return nil, fmt.Errorf("partition %s has no replicas", k)
 	}
+	voters = slices.Sorted(slices.Values(voters)) // the creator first: it may have to start the group
 	batch = bytes.Clone(batch)
 	m.metrics.forwarded.Inc()
 	return func(ctx context.Context) (int64, int64, error) {
@@ -173,7 +180,7 @@ const forwardTryTimeout = 3 * time.Second
 // HandleForward writes a batch forwarded by a node that holds no replica of
 // k (the transport's ForwardHandler).
 func (m *Replicas) HandleForward(ctx context.Context, k PartitionKey, batch []byte) (int64, int64, error) {
-	r, err := m.group(k)
+	r, err := m.group(k, forWrite)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -188,7 +195,7 @@ func (m *Replicas) HandleForward(ctx context.Context, k PartitionKey, batch []by
 // Deliver). Messages for a group this node holds no replica of are dropped.
 func (m *Replicas) Deliver(from string, msgs []GroupMessage) {
 	for _, gm := range msgs {
-		r, err := m.group(gm.Key)
+		r, err := m.group(gm.Key, forMessage)
 		if err != nil {
 			m.logger.Debug("drop raft message", "partition", gm.Key.String(), "from", from, "err", err)
 			continue
@@ -219,7 +226,7 @@ func (m *Replicas) step(r *replica, msg *raftpb.Message) error {
 	err := r.node.Step(ctx, msg)
 	if err != nil && msg.GetType() == raftpb.MessageType_MsgProp {
 		for _, e := range msg.Entries {
-			if len(e.Data) >= batchHeaderBytes {
+			if isBatch(e) {
 				r.untake(keyOf(e.Data))
 			}
 		}
@@ -233,33 +240,58 @@ func (m *Replicas) step(r *replica, msg *raftpb.Message) error {
 // proposalStepWait bounds how long a forwarded proposal waits for a leader.
 const proposalStepWait = 50 * time.Millisecond
 
-// group returns k's replica, opening it on first use.
-func (m *Replicas) group(k PartitionKey) (*replica, error) {
+// groupMode says why a group is needed where it does not run yet.
+type groupMode int
+
+const (
+	// forWrite: a write arrived here. A group that does not exist yet is
+	// created by its creator alone (the first of its replicas by ID), with
+	// the voters of its placement; other nodes hand the write on.
+	forWrite groupMode = iota
+	// forMessage: a peer sent a message, so the group exists elsewhere; a
+	// new replica starts empty and learns its configuration from the log.
+	forMessage
+)
+
+// creator is the replica that creates a new group: the first by ID, so
+// that nodes agree on it.
+func creator(voters []string) string { return slices.Min(voters) }
+
+// group returns k's replica, opening it on first use (see groupMode).
+func (m *Replicas) group(k PartitionKey, mode groupMode) (*replica, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.groups[k]; ok {
+		if r.removed.Load() {
+			return nil, fmt.Errorf("partition %s: %w", k, ErrNotReplica)
+		}
 		return r, nil
 	}
 	if m.ctx.Err() != nil {
 		return nil, topics.ErrNotRunning
 	}
-	voters, err := m.cfg.Voters(k)
-	if err != nil {
-		return nil, fmt.Errorf("partition %s: %w", k, err)
-	}
-	if !slices.Contains(voters, m.cfg.Self) {
-		return nil, fmt.Errorf("partition %s (replicas %v): %w", k, voters, ErrNotReplica)
+	var bootstrap []string
+	_, err := os.Stat(filepath.Join(m.cfg.Store.PartitionDir(k.Tenant, k.Topic, int(k.Partition)), WALFile))
+	if errors.Is(err, fs.ErrNotExist) && mode == forWrite {
+		voters, err := m.cfg.Voters(k)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("partition %s: %w", k, err)
+		case !slices.Contains(voters, m.cfg.Self):
+			return nil, fmt.Errorf("partition %s (replicas %v): %w", k, voters, ErrNotReplica)
+		case creator(voters) != m.cfg.Self:
+			return nil, fmt.Errorf("partition %s: %w", k, errNotCreator)
+		}
+		bootstrap = voters
+		m.learnNamesLocked(voters)
 	}
 	log, err := m.cfg.Store.Partition(k.Tenant, k.Topic, int(k.Partition))
 	if err != nil {
 		return nil, err
 	}
-	r, err := openReplica(k, m.cfg.Self, voters, log, m.cfg.FS, m.cfg.Raft, m.logger.With("partition", k.String()))
+	r, err := openReplica(k, m.cfg.Self, bootstrap, log, m.cfg.FS, m.cfg.Raft, m.logger.With("partition", k.String()))
 	if err != nil {
 		return nil, err
-	}
-	for _, v := range voters {
-		m.names[raftID(v)] = v
 	}
 	r.send, r.metrics = m.send, m.metrics
 	m.groups[k] = r
@@ -271,13 +303,68 @@ func (m *Replicas) group(k PartitionKey) (*replica, error) {
 	return r, nil
 }
 
+// learnNamesLocked records the raft IDs of instances. Callers hold mu.
+func (m *Replicas) learnNamesLocked(instances []string) {
+	for _, v := range instances {
+		m.names[raftID(v)] = v
+	}
+}
+
 // send hands one of r's messages to the transport.
 func (m *Replicas) send(r *replica, msg *raftpb.Message) {
 	m.mu.Lock()
 	to, ok := m.names[msg.GetTo()]
 	m.mu.Unlock()
+	if !ok && m.cfg.Peers != nil {
+		peers := m.cfg.Peers()
+		m.mu.Lock()
+		m.learnNamesLocked(peers)
+		to, ok = m.names[msg.GetTo()]
+		m.mu.Unlock()
+	}
 	if !ok || !m.cfg.Send(to, GroupMessage{Key: r.key, Msg: msg}) {
 		r.node.ReportUnreachable(msg.GetTo())
+	}
+}
+
+// running moves, once a second, the configuration of every group led here
+// one step toward its placement.
+func (m *Replicas) running(ctx context.Context) error {
+	t := time.NewTicker(reconfigureEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m.reconfigureAll()
+		}
+	}
+}
+
+// reconfigureEvery is how often leaders compare their groups with placement.
+const reconfigureEvery = time.Second
+
+func (m *Replicas) reconfigureAll() {
+	m.mu.Lock()
+	var led []*replica
+	for _, r := range m.groups {
+		if r.isLeader() && !r.removed.Load() {
+			led = append(led, r)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range led {
+		want, err := m.cfg.Voters(r.key)
+		if err != nil || len(want) == 0 {
+			continue
+		}
+		m.mu.Lock()
+		m.learnNamesLocked(want)
+		m.mu.Unlock()
+		if err := r.reconfigure(m.ctx, raftIDs(want)); err != nil {
+			r.logger.Warn("raft configuration change", "err", err)
+		}
 	}
 }
 
@@ -338,7 +425,9 @@ func (m *Replicas) Status() []GroupStatus {
 	m.mu.Lock()
 	list := make([]*replica, 0, len(m.groups))
 	for _, r := range m.groups {
-		list = append(list, r)
+		if !r.removed.Load() {
+			list = append(list, r)
+		}
 	}
 	names := m.names
 	m.mu.Unlock()

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +70,7 @@ func (c *testCluster) start(id, dir string) *testNode {
 	n.replicas = NewReplicas(ReplicasConfig{
 		Self: id, Raft: rcfg, Store: n.store, FS: segments.OSFS,
 		Voters: func(PartitionKey) ([]string, error) { c.mu.Lock(); defer c.mu.Unlock(); return c.voters, nil },
+		Peers:  func() []string { c.mu.Lock(); defer c.mu.Unlock(); return slices.Collect(maps.Keys(c.addrs)) },
 		Send:   func(to string, m GroupMessage) bool { return n.tr.Send(to, m) },
 		Forward: func(ctx context.Context, to string, k PartitionKey, batch []byte) (int64, int64, error) {
 			return n.tr.Forward(ctx, to, k, batch)
@@ -309,4 +312,51 @@ func TestForwardFromNonReplica(t *testing.T) {
 	}
 	c.stop("d", false)
 	c.sameLogs(0, 20)
+}
+
+// TestReplicaMove: placement swaps replica c for a new node d while writes
+// go on; the leader adds d as a learner, promotes it once caught up and
+// removes c, one change at a time. d ends with the same log, c's replica
+// leaves the group, and no write is lost.
+func TestReplicaMove(t *testing.T) {
+	c := newTestCluster(t, "a", "b", "c", "d")
+	c.mu.Lock()
+	c.voters = []string{"a", "b", "c"}
+	c.mu.Unlock()
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := c.write([]string{"a", "b"}[i%2], 0, fmt.Sprint("v", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(0, 50)
+	c.mu.Lock()
+	c.voters = []string{"a", "b", "d"}
+	c.mu.Unlock()
+	write(50, 100)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a, d := c.node("a").store, c.node("d").store
+		la, _ := a.Partition("fake", "logs", 0)
+		ld, _ := d.Partition("fake", "logs", 0)
+		ba, _ := la.ReadBatches(nil, 0, 1<<30)
+		bd, _ := ld.ReadBatches(nil, 0, 1<<30)
+		inC := false
+		for _, g := range c.node("c").replicas.Status() {
+			inC = inC || g.Key.Partition == 0
+		}
+		if la.NextOffset() == 100 && bytes.Equal(ba, bd) && !inC {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a at %d, d at %d (same bytes: %v), c still a replica: %v", la.NextOffset(), ld.NextOffset(), bytes.Equal(ba, bd), inC)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, g := range c.node("a").replicas.Status() {
+		if g.Key.Partition == 0 && g.Leader == "c" {
+			t.Errorf("c still leads: %+v", g)
+		}
+	}
 }

@@ -169,7 +169,9 @@ func (c *conn) startReplicated(j *produceJob, r topics.Replicator) {
 		j.resp.ErrorCode, j.resp.ErrorMessage = code, &msg
 		return
 	}
-	wait, err := r.Propose(context.Background(), c.s.cfg.Tenant, j.topic, int(j.resp.Partition), j.records)
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	wait, err := r.Propose(ctx, c.s.cfg.Tenant, j.topic, int(j.resp.Partition), j.records)
 	if err != nil {
 		j.resp.ErrorCode = c.errorCode(err, "produce", j.topic, j.resp.Partition)
 		return

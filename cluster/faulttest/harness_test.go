@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -58,6 +59,9 @@ func startCluster(t *testing.T, size int, seed uint64) *cluster {
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.signal(syscall.SIGKILL)
+			if dir := os.Getenv("SILT_FAULT_DUMP"); dir != "" && n.out != nil {
+				_ = os.WriteFile(filepath.Join(dir, n.id+".log"), []byte(n.out.String()), 0o644)
+			}
 		}
 	})
 	c.waitRing()
@@ -104,16 +108,18 @@ func (c *cluster) leader(p int32) *node {
 
 // produce runs one producer until stop: unique values, acks=all, through
 // node n, alternating partitions, one at a time.
-func (c *cluster) produce(id int, n *node, began time.Time, stop <-chan struct{}) {
+// A producer gives a write up after timeout (a Kafka client's
+// delivery.timeout.ms), retrying within it.
+func (c *cluster) produce(id int, n *node, timeout time.Duration, began time.Time, stop <-chan struct{}) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", n.kafka)),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite(),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
-		kgo.RecordDeliveryTimeout(4*time.Second),
+		kgo.RecordDeliveryTimeout(timeout-time.Second),
 		kgo.ProduceRequestTimeout(3*time.Second),
-		kgo.RetryTimeout(4*time.Second),
+		kgo.RetryTimeout(timeout-time.Second),
 	)
 	if err != nil {
 		c.t.Error(err)
@@ -127,11 +133,15 @@ func (c *cluster) produce(id int, n *node, began time.Time, stop <-chan struct{}
 		default:
 		}
 		o := op{value: fmt.Sprintf("p%d-%d", id, seq), partition: int32(seq % partitions), offset: -1}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		o.call = int64(time.Since(began))
 		res := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: o.partition, Value: []byte(o.value)})
 		o.done = int64(time.Since(began))
 		cancel()
+		if os.Getenv("SILT_FAULT_DUMP") != "" && time.Duration(o.done-o.call) > 500*time.Millisecond {
+			fmt.Fprintf(os.Stderr, "%s slow write %s via %s partition %d: %v (%v)\n", time.Now().Format("15:04:05.000"),
+				o.value, n.id, o.partition, time.Duration(o.done-o.call), res.FirstErr())
+		}
 		if r, err := res.First(); err == nil {
 			o.offset = r.Offset
 		} else if !errors.Is(err, context.DeadlineExceeded) {
@@ -235,9 +245,13 @@ func runFault(t *testing.T, size int, f fault, seed uint64) {
 	c := startCluster(t, size, seed)
 	began := time.Now()
 	stop := make(chan struct{})
+	timeout := 5 * time.Second
+	if f.retried {
+		timeout = 30 * time.Second // as patient as a Kafka client, whose default is 2 minutes
+	}
 	var wg sync.WaitGroup
 	for i := range 2 * size {
-		wg.Go(func() { c.produce(i, c.nodes[i%size], began, stop) })
+		wg.Go(func() { c.produce(i, c.nodes[i%size], timeout, began, stop) })
 	}
 	time.Sleep(time.Duration(1000+c.rng.IntN(1000)) * time.Millisecond)
 	heal := f.inject(c)

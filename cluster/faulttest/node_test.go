@@ -60,7 +60,9 @@ func (n *node) start(t *testing.T, bin string, seed int) {
 		"-memberlist.join=127.0.0.1:" + strconv.Itoa(seed),
 		"-topics.builtin-partitions=2", "-search.index.enabled=false", "-metrics.enabled=false",
 	}
-	n.out = &testtool.LockedBuffer{}
+	if n.out == nil {
+		n.out = &testtool.LockedBuffer{} // kept across restarts
+	}
 	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/grafana/dskit/modules"
@@ -69,6 +71,7 @@ func newClusterNode(cfg Config, store *topics.Store, logger *slog.Logger, reg pr
 	c.replicas = cluster.NewReplicas(cluster.ReplicasConfig{
 		Self: m.ID(), Raft: cfg.Cluster.Raft, Store: store, FS: segments.OSFS,
 		Voters: c.voters,
+		Peers:  c.peers,
 		Send:   func(to string, msg cluster.GroupMessage) bool { return c.transport.Send(to, msg) },
 		Forward: func(ctx context.Context, to string, k cluster.PartitionKey, batch []byte) (int64, int64, error) {
 			return c.transport.Forward(ctx, to, k, batch)
@@ -105,6 +108,17 @@ func (c *clusterNode) voters(k cluster.PartitionKey) ([]string, error) {
 		}
 	}
 	return nil, fmt.Errorf("partition %s has no placement", k)
+}
+
+// peers lists the ring's instances.
+func (c *clusterNode) peers() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	desc, err := c.membership.Desc(ctx)
+	if err != nil {
+		return nil
+	}
+	return slices.Collect(maps.Keys(desc.Ingesters))
 }
 
 // resolve gives a node's internal address from the ring.

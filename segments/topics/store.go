@@ -304,6 +304,12 @@ func (s *Store) RunTiers(ctx context.Context, now time.Time) {
 	}
 }
 
+// PartitionDir returns the directory of tenant's topic partition p, whether
+// or not it exists.
+func (s *Store) PartitionDir(tenant, topic string, p int) string {
+	return s.partitionDir(partitionKey{tenant: tenant, topic: topic, partition: p})
+}
+
 func (s *Store) partitionDir(k partitionKey) string {
 	return filepath.Join(s.dataDir, TenantsDir, k.tenant, k.topic, strconv.Itoa(k.partition))
 }
