@@ -107,6 +107,20 @@ func lastBatchPos(t *testing.T, path string) int64 {
 	return last
 }
 
+// lastBlockPos returns the position of the last block of a .zst file with
+// at least two.
+func lastBlockPos(t *testing.T, path string, base int64) int64 {
+	w, err := openWarm(OSFS, path, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.f.Close()
+	if len(w.blocks) < 2 {
+		t.Fatalf("%s has %d blocks, want 2 or more", path, len(w.blocks))
+	}
+	return int64(w.blocks[len(w.blocks)-1].position)
+}
+
 func TestCorruptionTable(t *testing.T) {
 	type want struct {
 		survive    func(segs []segInfo, off int64) bool // offsets that must read back
@@ -167,6 +181,11 @@ func TestCorruptionTable(t *testing.T) {
 		{"bad block in warm segment", func(t *testing.T, dir string, segs []segInfo) want {
 			s := pick(t, segs, layoutZst, 1)
 			flipByte(t, segmentPath(dir, s.base, zstExt), 100, 0x04)
+			return want{survive: outside(s), corruptExt: zstExt}
+		}},
+		{"bad last block in warm segment (decoded ahead of a sequential reader)", func(t *testing.T, dir string, segs []segInfo) want {
+			s := pick(t, segs, layoutZst, 1)
+			flipByte(t, segmentPath(dir, s.base, zstExt), lastBlockPos(t, segmentPath(dir, s.base, zstExt), s.base)+10, 0x04)
 			return want{survive: outside(s), corruptExt: zstExt}
 		}},
 		{"bad footer in warm segment", func(t *testing.T, dir string, segs []segInfo) want {

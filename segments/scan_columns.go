@@ -162,7 +162,7 @@ func (s *warmSegment) view(cache *BlockCache, i int) (*blockView, error) {
 	if v, ok := cache.get(k); ok {
 		return v, nil
 	}
-	raw, err := s.decompress(i)
+	raw, err := s.decompress(i, make([]byte, 0, s.blocks[i].rawLen))
 	if err != nil {
 		return nil, err
 	}

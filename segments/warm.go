@@ -41,6 +41,8 @@ type warmSegment struct {
 		// each block once.
 		block   int
 		batches []byte
+		// ahead is the next block, decoding for a sequential reader.
+		ahead *blockDecode
 	}
 }
 
@@ -247,15 +249,8 @@ func (s *warmSegment) readBatches(dst []byte, off int64, maxBytes int) ([]byte, 
 	start := len(dst)
 	full := false
 	for i := s.blockFor(off); i < len(s.blocks) && !full; i++ {
-		var err error
 		s.mu.Lock()
-		if s.mu.block != i {
-			s.mu.batches, err = s.decode(i, s.mu.batches[:0])
-			s.mu.block = i
-			if err != nil {
-				s.mu.block = -1
-			}
-		}
+		err := s.loadLocked(i)
 		if err == nil {
 			dst, full = appendBatchesFrom(dst, s.mu.batches, off, maxBytes-(len(dst)-start), len(dst) == start)
 		}
@@ -267,9 +262,59 @@ func (s *warmSegment) readBatches(dst []byte, off int64, maxBytes int) ([]byte, 
 	return dst, nil
 }
 
+// loadLocked makes block i the decoded one. A reader that moves on to the next
+// block is taken for a sequential one (a replay, a consumer catching up): the
+// block after it is then decoded in the background, so that reading and
+// decompressing it (from the bucket, for a cold segment) overlap with the
+// reader's use of this one. A failed background decode is done again here, so
+// that its error is the reader's.
+func (s *warmSegment) loadLocked(i int) error {
+	if s.mu.block == i {
+		return nil
+	}
+	sequential := i == s.mu.block+1
+	var spare []byte
+	if d := s.mu.ahead; d != nil && d.block == i {
+		s.mu.ahead = nil
+		<-d.done
+		if d.err == nil {
+			spare = s.mu.batches
+			s.mu.block, s.mu.batches = i, d.batches
+		}
+	}
+	if s.mu.block != i {
+		batches, err := s.decode(i, s.mu.batches[:0])
+		if err != nil {
+			s.mu.block, s.mu.batches = -1, batches
+			return err
+		}
+		s.mu.block, s.mu.batches = i, batches
+	}
+	if sequential && i+1 < len(s.blocks) && s.mu.ahead == nil {
+		d := &blockDecode{block: i + 1, done: make(chan struct{})}
+		s.mu.ahead = d
+		go func() {
+			defer close(d.done)
+			d.batches, d.err = s.decode(d.block, spare[:0])
+		}()
+	}
+	return nil
+}
+
+// blockDecode is a block being decoded in the background; done is closed once
+// batches or err is set.
+type blockDecode struct {
+	block   int
+	done    chan struct{}
+	batches []byte
+	err     error
+}
+
 func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	raw, err := s.decompress(i)
+	raw := getBlockBuf(int(e.rawLen))
+	defer putBlockBuf(raw)
+	raw, err := s.decompress(i, raw)
 	if err != nil {
 		return dst[:0], err
 	}
@@ -283,10 +328,12 @@ func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// decompress reads block i, checks its CRC and decompresses it.
-func (s *warmSegment) decompress(i int) ([]byte, error) {
+// decompress reads block i, checks its CRC and decompresses it into dst[:0],
+// which it returns.
+func (s *warmSegment) decompress(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	comp := make([]byte, e.compLen)
+	comp := getBlockBuf(int(e.compLen))[:e.compLen]
+	defer putBlockBuf(comp)
 	if _, err := s.f.ReadAt(comp, int64(e.position)); err != nil {
 		var cre *coldReadError
 		if errors.As(err, &cre) { // the bucket failed, not the data: retryable
@@ -297,7 +344,7 @@ func (s *warmSegment) decompress(i int) ([]byte, error) {
 	if crc32.Checksum(comp, castagnoli) != e.crc {
 		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: errors.New("block checksum mismatch")}
 	}
-	raw, err := zstdDecoder.DecodeAll(comp, make([]byte, 0, e.rawLen))
+	raw, err := zstdDecoder.DecodeAll(comp, dst[:0])
 	if err == nil && len(raw) != int(e.rawLen) {
 		err = fmt.Errorf("block decompressed to %d bytes, want %d", len(raw), e.rawLen)
 	}
@@ -305,6 +352,26 @@ func (s *warmSegment) decompress(i int) ([]byte, error) {
 		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
 	}
 	return raw, nil
+}
+
+// blockBufs holds buffers for compressed blocks, and for decompressed ones that
+// are rebuilt into batches at once; maxPooledBlock bounds what it keeps.
+var blockBufs sync.Pool
+
+const maxPooledBlock = 4 << 20
+
+// getBlockBuf returns an empty buffer of capacity n or more.
+func getBlockBuf(n int) []byte {
+	if b, ok := blockBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBlockBuf(b []byte) {
+	if cap(b) <= maxPooledBlock {
+		blockBufs.Put(&b)
+	}
 }
 
 // appendBatchesFrom appends batches of src holding offsets >= off while they fit in
