@@ -232,6 +232,25 @@ func TestCorruptionTable(t *testing.T) {
 	}
 }
 
+// TestScanRangeBadBlockAhead: a block that fails while it is read ahead of a
+// scan is reported by the scan, as a CorruptionError at that block.
+func TestScanRangeBadBlockAhead(t *testing.T) {
+	dir := t.TempDir()
+	segs := corruptionFixture(t, dir)
+	s := pick(t, segs, layoutZst, 1)
+	path := segmentPath(dir, s.base, zstExt)
+	pos := lastBlockPos(t, path, s.base)
+	flipByte(t, path, pos+10, 0x04)
+	l := openTest(t, dir, testConfig())
+	defer l.Close()
+	var n int64
+	_, err := l.ScanRange(context.Background(), s.base, s.next, func(*Record) error { n++; return nil })
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || filepath.Base(ce.File) != filepath.Base(path) || ce.Offset != pos {
+		t.Fatalf("ScanRange over a bad last block: %v after %d records, want a CorruptionError at %s:%d", err, n, path, pos)
+	}
+}
+
 // TestRandomBitFlips flips one random bit anywhere in the log's files, 40 times.
 // The log must open, never serve wrong data, and keep every offset outside the
 // damaged segment (in the active segment: every offset before the damaged batch).

@@ -42,7 +42,7 @@ type warmSegment struct {
 		block   int
 		batches []byte
 		// ahead is the next block, decoding for a sequential reader.
-		ahead *blockDecode
+		ahead *ahead[[]byte]
 	}
 }
 
@@ -276,10 +276,9 @@ func (s *warmSegment) loadLocked(i int) error {
 	var spare []byte
 	if d := s.mu.ahead; d != nil && d.block == i {
 		s.mu.ahead = nil
-		<-d.done
-		if d.err == nil {
+		if batches, err := d.wait(); err == nil {
 			spare = s.mu.batches
-			s.mu.block, s.mu.batches = i, d.batches
+			s.mu.block, s.mu.batches = i, batches
 		}
 	}
 	if s.mu.block != i {
@@ -291,23 +290,31 @@ func (s *warmSegment) loadLocked(i int) error {
 		s.mu.block, s.mu.batches = i, batches
 	}
 	if sequential && i+1 < len(s.blocks) && s.mu.ahead == nil {
-		d := &blockDecode{block: i + 1, done: make(chan struct{})}
-		s.mu.ahead = d
-		go func() {
-			defer close(d.done)
-			d.batches, d.err = s.decode(d.block, spare[:0])
-		}()
+		s.mu.ahead = inBackground(i+1, func() ([]byte, error) { return s.decode(i+1, spare[:0]) })
 	}
 	return nil
 }
 
-// blockDecode is a block being decoded in the background; done is closed once
-// batches or err is set.
-type blockDecode struct {
-	block   int
-	done    chan struct{}
-	batches []byte
-	err     error
+// ahead is block's T, made in the background for a sequential reader.
+type ahead[T any] struct {
+	block int
+	done  chan struct{} // closed once v and err are set
+	v     T
+	err   error
+}
+
+func inBackground[T any](block int, f func() (T, error)) *ahead[T] {
+	a := &ahead[T]{block: block, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		a.v, a.err = f()
+	}()
+	return a
+}
+
+func (a *ahead[T]) wait() (T, error) {
+	<-a.done
+	return a.v, a.err
 }
 
 func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {

@@ -146,6 +146,7 @@ func BenchmarkUpload(b *testing.B) {
 	zst, files := zstBytes(b, src)
 	b.SetBytes(zst)
 	var rawTime time.Duration
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
