@@ -319,8 +319,8 @@ func (a *ahead[T]) wait() (T, error) {
 
 func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	raw := getBlockBuf(int(e.rawLen))
-	defer putBlockBuf(raw)
+	raw := rawBufs.get(int(e.rawLen))
+	defer rawBufs.put(raw)
 	raw, err := s.decompress(i, raw)
 	if err != nil {
 		return dst[:0], err
@@ -339,8 +339,8 @@ func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 // which it returns.
 func (s *warmSegment) decompress(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	comp := getBlockBuf(int(e.compLen))[:e.compLen]
-	defer putBlockBuf(comp)
+	comp := compBufs.get(int(e.compLen))[:e.compLen]
+	defer compBufs.put(comp)
 	if _, err := s.f.ReadAt(comp, int64(e.position)); err != nil {
 		var cre *coldReadError
 		if errors.As(err, &cre) { // the bucket failed, not the data: retryable
@@ -361,23 +361,27 @@ func (s *warmSegment) decompress(i int, dst []byte) ([]byte, error) {
 	return raw, nil
 }
 
-// blockBufs holds buffers for compressed blocks, and for decompressed ones that
-// are rebuilt into batches at once; maxPooledBlock bounds what it keeps.
-var blockBufs sync.Pool
+// Buffers of compressed blocks, and of decompressed blocks that are rebuilt
+// into batches at once (blocks that a blockView keeps are not pooled).
+var compBufs, rawBufs bufPool
+
+// bufPool keeps byte buffers of up to maxPooledBlock bytes.
+type bufPool struct{ p sync.Pool }
 
 const maxPooledBlock = 4 << 20
 
-// getBlockBuf returns an empty buffer of capacity n or more.
-func getBlockBuf(n int) []byte {
-	if b, ok := blockBufs.Get().(*[]byte); ok && cap(*b) >= n {
+// get returns an empty buffer of capacity n or more; a pooled one too small
+// for n is dropped.
+func (p *bufPool) get(n int) []byte {
+	if b, ok := p.p.Get().(*[]byte); ok && cap(*b) >= n {
 		return (*b)[:0]
 	}
 	return make([]byte, 0, n)
 }
 
-func putBlockBuf(b []byte) {
+func (p *bufPool) put(b []byte) {
 	if cap(b) <= maxPooledBlock {
-		blockBufs.Put(&b)
+		p.p.Put(&b)
 	}
 }
 
