@@ -192,12 +192,12 @@ func rawUpload(b *testing.B, tr *Tier, dir string, files []string) {
 // BenchmarkColdRead replays a fully cold log from offset 0 (Scan, as a replay
 // or the indexer does) with an empty chunk cache and again with it warm, and
 // searches it for a needle (ScanRangeContaining without a block cache, as a
-// LogQL line filter over the cold tier does) the same two ways. The floor is
-// the same replay of the segments while they are still local. Bytes are raw
-// record bytes; x-local is the ratio to the local replay of the same run.
-// Each case runs once untimed first (to warm the page cache, and the chunk
-// cache for the warm cases). Profile one case with -cpuprofile and
-// pprof -tagfocus case=replay/empty-cache.
+// LogQL line filter over the cold tier does) the same two ways. The floors are
+// the same replay and search while the segments are still local: x-local is
+// the ratio to the floor of the same run. Bytes are raw record bytes. Each
+// case runs once untimed first (to warm the page cache, and the chunk cache
+// for the warm cases). To profile one case: -cpuprofile, then pprof -tagfocus
+// case=replay/empty-cache (read-ahead fetches carry the label too).
 func BenchmarkColdRead(b *testing.B) {
 	srv := testtool.StartS3(b)
 	dir := b.TempDir()
