@@ -107,13 +107,22 @@ func lastBatchPos(t *testing.T, path string) int64 {
 	return last
 }
 
-func TestCorruptionTable(t *testing.T) {
-	type want struct {
-		survive    func(segs []segInfo, off int64) bool // offsets that must read back
-		corruptExt string                               // a read must report corruption in such a file
-		rebuilt    int
-		truncated  bool
+// lastBlockPos returns the position of the last block of a .zst file with
+// at least two.
+func lastBlockPos(t *testing.T, path string, base int64) int64 {
+	w, err := openWarm(OSFS, path, base)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer w.f.Close()
+	if len(w.blocks) < 2 {
+		t.Fatalf("%s has %d blocks, want 2 or more", path, len(w.blocks))
+	}
+	return int64(w.blocks[len(w.blocks)-1].position)
+}
+
+func TestCorruptionTable(t *testing.T) {
+	type want = corruptionWant
 	all := func([]segInfo, int64) bool { return true }
 	outside := func(s segInfo) func([]segInfo, int64) bool {
 		return func(_ []segInfo, off int64) bool { return off < s.base || off >= s.next }
@@ -169,6 +178,11 @@ func TestCorruptionTable(t *testing.T) {
 			flipByte(t, segmentPath(dir, s.base, zstExt), 100, 0x04)
 			return want{survive: outside(s), corruptExt: zstExt}
 		}},
+		{"bad last block in warm segment (decoded ahead of a sequential reader)", func(t *testing.T, dir string, segs []segInfo) want {
+			s := pick(t, segs, layoutZst, 1)
+			flipByte(t, segmentPath(dir, s.base, zstExt), lastBlockPos(t, segmentPath(dir, s.base, zstExt), s.base)+10, 0x04)
+			return want{survive: outside(s), corruptExt: zstExt}
+		}},
 		{"bad footer in warm segment", func(t *testing.T, dir string, segs []segInfo) want {
 			s := pick(t, segs, layoutZst, 1)
 			flipByte(t, segmentPath(dir, s.base, zstExt), -30, 0x08)
@@ -180,36 +194,67 @@ func TestCorruptionTable(t *testing.T) {
 		}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			segs := corruptionFixture(t, dir)
-			w := tc.damage(t, dir, segs)
-			l := openTest(t, dir, testConfig())
-			defer l.Close()
-			got, corrupt := survey(t, l)
-			for off := int64(0); off < active(segs).next; off++ {
-				if w.survive(segs, off) && !got[off] {
-					t.Fatalf("offset %d lost; it must survive this damage", off)
-				}
-			}
-			if w.corruptExt != "" {
-				if len(corrupt) == 0 || filepath.Ext(corrupt[0].File) != w.corruptExt {
-					t.Fatalf("corruption errors %v, want one naming a %s file", corrupt, w.corruptExt)
-				}
-				if _, err := os.Stat(filepath.Join(dir, quarantineDir, filepath.Base(corrupt[0].File))); err != nil {
-					t.Fatalf("damaged file not quarantined: %v", err)
-				}
-			}
-			if rec := l.Recovery(); rec.RebuiltIndexes != w.rebuilt || (rec.TruncatedBytes > 0) != w.truncated {
-				t.Fatalf("recovery %+v, want %d rebuilt indexes, truncated %v", rec, w.rebuilt, w.truncated)
-			}
-			// The log still takes appends, densely after what survived.
-			next := l.NextOffset()
-			if _, err := l.Append(context.Background(), recordsFor(next, 5)); err != nil {
-				t.Fatal(err)
-			}
-			checkRange(t, l, next, next+5)
-		})
+		t.Run(tc.name, func(t *testing.T) { checkDamage(t, tc.damage) })
+	}
+}
+
+// corruptionWant is what a damaged log must still do.
+type corruptionWant struct {
+	survive    func(segs []segInfo, off int64) bool // offsets that must read back
+	corruptExt string                               // a read must report corruption in such a file
+	rebuilt    int
+	truncated  bool
+}
+
+// checkDamage damages a fixture log, opens it and checks what it reads back,
+// reports and recovers, and that it still takes appends.
+func checkDamage(t *testing.T, damage func(t *testing.T, dir string, segs []segInfo) corruptionWant) {
+	dir := t.TempDir()
+	segs := corruptionFixture(t, dir)
+	w := damage(t, dir, segs)
+	l := openTest(t, dir, testConfig())
+	defer l.Close()
+	got, corrupt := survey(t, l)
+	for off := int64(0); off < segs[len(segs)-1].next; off++ {
+		if w.survive(segs, off) && !got[off] {
+			t.Fatalf("offset %d lost; it must survive this damage", off)
+		}
+	}
+	if w.corruptExt != "" {
+		if len(corrupt) == 0 || filepath.Ext(corrupt[0].File) != w.corruptExt {
+			t.Fatalf("corruption errors %v, want one naming a %s file", corrupt, w.corruptExt)
+		}
+		if _, err := os.Stat(filepath.Join(dir, quarantineDir, filepath.Base(corrupt[0].File))); err != nil {
+			t.Fatalf("damaged file not quarantined: %v", err)
+		}
+	}
+	if rec := l.Recovery(); rec.RebuiltIndexes != w.rebuilt || (rec.TruncatedBytes > 0) != w.truncated {
+		t.Fatalf("recovery %+v, want %d rebuilt indexes, truncated %v", rec, w.rebuilt, w.truncated)
+	}
+	// The log still takes appends, densely after what survived.
+	next := l.NextOffset()
+	if _, err := l.Append(context.Background(), recordsFor(next, 5)); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, l, next, next+5)
+}
+
+// TestScanRangeBadBlockAhead: a block that fails while it is read ahead of a
+// scan is reported by the scan, as a CorruptionError at that block.
+func TestScanRangeBadBlockAhead(t *testing.T) {
+	dir := t.TempDir()
+	segs := corruptionFixture(t, dir)
+	s := pick(t, segs, layoutZst, 1)
+	path := segmentPath(dir, s.base, zstExt)
+	pos := lastBlockPos(t, path, s.base)
+	flipByte(t, path, pos+10, 0x04)
+	l := openTest(t, dir, testConfig())
+	defer l.Close()
+	var n int64
+	_, err := l.ScanRange(context.Background(), s.base, s.next, func(*Record) error { n++; return nil })
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || filepath.Base(ce.File) != filepath.Base(path) || ce.Offset != pos {
+		t.Fatalf("ScanRange over a bad last block: %v after %d records, want a CorruptionError at %s:%d", err, n, path, pos)
 	}
 }
 

@@ -135,12 +135,26 @@ func stopped(r *Record, err error) (int64, bool, error) {
 	return r.Offset, true, err
 }
 
-// scanColumns is ScanRange over the blocks of a warm segment.
+// scanColumns is ScanRange over the blocks of a warm segment. While it scans
+// one block, the next is read and parsed in the background; a block that fails
+// there is read again, so that its error is the scan's.
 func (s *warmSegment) scanColumns(cache *BlockCache, off, end int64, needle []byte, fn func(r *Record) error) (int64, bool, error) {
+	var pending *ahead[*blockView]
 	for i := s.blockFor(off); i < len(s.blocks) && s.blocks[i].base < end; i++ {
-		v, err := s.view(cache, i)
+		var v *blockView
+		var err error
+		if pending != nil {
+			v, err = pending.wait()
+		}
+		if pending == nil || err != nil {
+			v, err = s.view(cache, i)
+		}
 		if err != nil {
 			return off, true, err
+		}
+		pending = nil
+		if j := i + 1; j < len(s.blocks) && s.blocks[j].base < end {
+			pending = inBackground(j, func() (*blockView, error) { return s.view(cache, j) })
 		}
 		next, stop, err := v.scan(off, end, needle, fn)
 		var bad *badBlockError
@@ -162,7 +176,7 @@ func (s *warmSegment) view(cache *BlockCache, i int) (*blockView, error) {
 	if v, ok := cache.get(k); ok {
 		return v, nil
 	}
-	raw, err := s.decompress(i)
+	raw, err := s.decompress(i, make([]byte, 0, s.blocks[i].rawLen))
 	if err != nil {
 		return nil, err
 	}

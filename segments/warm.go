@@ -41,6 +41,8 @@ type warmSegment struct {
 		// each block once.
 		block   int
 		batches []byte
+		// ahead is the next block, decoding for a sequential reader.
+		ahead *ahead[[]byte]
 	}
 }
 
@@ -247,15 +249,8 @@ func (s *warmSegment) readBatches(dst []byte, off int64, maxBytes int) ([]byte, 
 	start := len(dst)
 	full := false
 	for i := s.blockFor(off); i < len(s.blocks) && !full; i++ {
-		var err error
 		s.mu.Lock()
-		if s.mu.block != i {
-			s.mu.batches, err = s.decode(i, s.mu.batches[:0])
-			s.mu.block = i
-			if err != nil {
-				s.mu.block = -1
-			}
-		}
+		err := s.loadLocked(i)
 		if err == nil {
 			dst, full = appendBatchesFrom(dst, s.mu.batches, off, maxBytes-(len(dst)-start), len(dst) == start)
 		}
@@ -267,9 +262,66 @@ func (s *warmSegment) readBatches(dst []byte, off int64, maxBytes int) ([]byte, 
 	return dst, nil
 }
 
+// loadLocked makes block i the decoded one. A reader that moves on to the next
+// block is taken for a sequential one (a replay, a consumer catching up): the
+// block after it is then decoded in the background, so that reading and
+// decompressing it (from the bucket, for a cold segment) overlap with the
+// reader's use of this one. A failed background decode is done again here, so
+// that its error is the reader's.
+func (s *warmSegment) loadLocked(i int) error {
+	if s.mu.block == i {
+		return nil
+	}
+	sequential := i == s.mu.block+1
+	var spare []byte
+	if d := s.mu.ahead; d != nil && d.block == i {
+		s.mu.ahead = nil
+		if batches, err := d.wait(); err == nil {
+			spare = s.mu.batches
+			s.mu.block, s.mu.batches = i, batches
+		}
+	}
+	if s.mu.block != i {
+		batches, err := s.decode(i, s.mu.batches[:0])
+		if err != nil {
+			s.mu.block, s.mu.batches = -1, batches
+			return err
+		}
+		s.mu.block, s.mu.batches = i, batches
+	}
+	if sequential && i+1 < len(s.blocks) && s.mu.ahead == nil {
+		s.mu.ahead = inBackground(i+1, func() ([]byte, error) { return s.decode(i+1, spare[:0]) })
+	}
+	return nil
+}
+
+// ahead is block's T, made in the background for a sequential reader.
+type ahead[T any] struct {
+	block int
+	done  chan struct{} // closed once v and err are set
+	v     T
+	err   error
+}
+
+func inBackground[T any](block int, f func() (T, error)) *ahead[T] {
+	a := &ahead[T]{block: block, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		a.v, a.err = f()
+	}()
+	return a
+}
+
+func (a *ahead[T]) wait() (T, error) {
+	<-a.done
+	return a.v, a.err
+}
+
 func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	raw, err := s.decompress(i)
+	raw := rawBufs.get(int(e.rawLen))
+	defer rawBufs.put(raw)
+	raw, err := s.decompress(i, raw)
 	if err != nil {
 		return dst[:0], err
 	}
@@ -283,10 +335,12 @@ func (s *warmSegment) decode(i int, dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// decompress reads block i, checks its CRC and decompresses it.
-func (s *warmSegment) decompress(i int) ([]byte, error) {
+// decompress reads block i, checks its CRC and decompresses it into dst[:0],
+// which it returns.
+func (s *warmSegment) decompress(i int, dst []byte) ([]byte, error) {
 	e := &s.blocks[i]
-	comp := make([]byte, e.compLen)
+	comp := compBufs.get(int(e.compLen))[:e.compLen]
+	defer compBufs.put(comp)
 	if _, err := s.f.ReadAt(comp, int64(e.position)); err != nil {
 		var cre *coldReadError
 		if errors.As(err, &cre) { // the bucket failed, not the data: retryable
@@ -297,7 +351,7 @@ func (s *warmSegment) decompress(i int) ([]byte, error) {
 	if crc32.Checksum(comp, castagnoli) != e.crc {
 		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: errors.New("block checksum mismatch")}
 	}
-	raw, err := zstdDecoder.DecodeAll(comp, make([]byte, 0, e.rawLen))
+	raw, err := zstdDecoder.DecodeAll(comp, dst[:0])
 	if err == nil && len(raw) != int(e.rawLen) {
 		err = fmt.Errorf("block decompressed to %d bytes, want %d", len(raw), e.rawLen)
 	}
@@ -305,6 +359,30 @@ func (s *warmSegment) decompress(i int) ([]byte, error) {
 		return nil, &CorruptionError{File: s.path, Offset: int64(e.position), Err: err}
 	}
 	return raw, nil
+}
+
+// Buffers of compressed blocks, and of decompressed blocks that are rebuilt
+// into batches at once (blocks that a blockView keeps are not pooled).
+var compBufs, rawBufs bufPool
+
+// bufPool keeps byte buffers of up to maxPooledBlock bytes.
+type bufPool struct{ p sync.Pool }
+
+const maxPooledBlock = 4 << 20
+
+// get returns an empty buffer of capacity n or more; a pooled one too small
+// for n is dropped.
+func (p *bufPool) get(n int) []byte {
+	if b, ok := p.p.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func (p *bufPool) put(b []byte) {
+	if cap(b) <= maxPooledBlock {
+		p.p.Put(&b)
+	}
 }
 
 // appendBatchesFrom appends batches of src holding offsets >= off while they fit in

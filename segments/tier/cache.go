@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,25 +15,41 @@ import (
 	"time"
 
 	"github.com/thanos-io/objstore"
-	"golang.org/x/sync/singleflight"
 )
+
+// fetchTimeout bounds one ranged GET. Read-ahead fetches outlive the read
+// that started them, so they cannot use its deadline.
+const fetchTimeout = 2 * time.Minute
+
+var errCacheClosed = errors.New("cold tier closed")
 
 // cache keeps chunk-aligned ranges of cold objects in files under dir, least
 // recently used first out once their bytes pass maxBytes. Objects are immutable
 // (every upload attempt has a fresh name), so a cached chunk never goes stale.
+//
+// Every GET runs in its own goroutine and holds one of the slots while its
+// chunk is in memory, so fetches hold at most len(slots)*chunkBytes. Readers of
+// a chunk being fetched wait for it and copy from its buffer. A sequential
+// reader gets the next readAhead chunks fetched ahead of it (see readChunk).
 type cache struct {
 	dir        string
 	maxBytes   int64
 	chunkBytes int64
+	readAhead  int64 // chunks, at least 1
 	bkt        objstore.BucketReader
 	metrics    *metrics
-	flight     singleflight.Group
+	slots      chan struct{}
+	ctx        context.Context // cancelled by close: ends every fetch
+	cancel     context.CancelFunc
+	fetches    sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
-		lru     *list.List               // of *chunk, most recently used first
-		entries map[string]*list.Element // by chunk key
-		bytes   int64
+		lru      *list.List               // of *chunk, most recently used first
+		entries  map[string]*list.Element // by chunk key
+		bytes    int64
+		inFlight map[string]*fetch // by chunk key
+		closed   bool
 	}
 }
 
@@ -40,20 +57,44 @@ type chunk struct {
 	key  string
 	path string
 	size int64
+	// ahead: fetched by read-ahead and not read since. Reading it shows the
+	// reader is sequential, and moves the read-ahead window on.
+	ahead bool
+}
+
+// fetch is one GET in flight; done is closed once data or err is set.
+type fetch struct {
+	done  chan struct{}
+	data  []byte
+	err   error
+	ahead bool // guarded by cache.mu: as chunk.ahead
 }
 
 // newCache empties dir and returns a cache over it.
-func newCache(dir string, maxBytes, chunkBytes int64, bkt objstore.BucketReader, m *metrics) (*cache, error) {
+func newCache(dir string, cfg CacheConfig, bkt objstore.BucketReader, m *metrics) (*cache, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("empty cold cache %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cold cache %s: %w", dir, err)
 	}
-	c := &cache{dir: dir, maxBytes: maxBytes, chunkBytes: chunkBytes, bkt: bkt, metrics: m}
+	c := &cache{dir: dir, maxBytes: cfg.MaxBytes, chunkBytes: cfg.ChunkBytes, readAhead: max(cfg.ReadAheadBytes/cfg.ChunkBytes, 1),
+		bkt: bkt, metrics: m, slots: make(chan struct{}, max(cfg.FetchConcurrency, 1))}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.lru = list.New()
 	c.mu.entries = map[string]*list.Element{}
+	c.mu.inFlight = map[string]*fetch{}
 	return c, nil
+}
+
+// close cancels the fetches in flight and waits for them to end. Reads after
+// close fail.
+func (c *cache) close() {
+	c.mu.Lock()
+	c.mu.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.fetches.Wait()
 }
 
 // readAt fills p from object name (size bytes long) at off, chunk by chunk.
@@ -74,67 +115,165 @@ func (c *cache) readAt(ctx context.Context, name string, size int64, p []byte, o
 }
 
 // readChunk fills p from chunk idx of name (an object of size bytes) at
-// within. A miss also starts fetching the next chunk: replays and scans read
-// chunks in order, so the next fetch overlaps with this chunk's use.
+// within, from the cache file, else from the fetch in flight, else from a new
+// fetch.
+//
+// Read-ahead follows sequential readers, as the kernel's does for files: a
+// miss fetches the next chunk too, marked ahead; the first read of a chunk
+// marked ahead, and a miss right after a chunk that is cached or in flight,
+// keep the readAhead chunks after it cached or in flight. A reader that
+// jumps about costs one extra chunk per miss.
 func (c *cache) readChunk(ctx context.Context, name string, size, idx int64, p []byte, within int64) error {
 	key := chunkKey(name, idx)
-	length := min(c.chunkBytes, size-idx*c.chunkBytes)
-	if path, ok := c.lookup(key); ok {
-		if err := readFileAt(path, p, within); err == nil {
+	c.mu.Lock()
+	if e, ok := c.mu.entries[key]; ok {
+		c.mu.lru.MoveToFront(e)
+		ch := e.Value.(*chunk)
+		ahead := ch.ahead
+		ch.ahead = false
+		if ahead {
+			c.readAheadLocked(name, size, idx+1, c.readAhead)
+		}
+		c.mu.Unlock()
+		if err := readFileAt(ch.path, p, within); err == nil {
 			c.metrics.cacheHits.Inc()
 			return nil
 		}
 		// Evicted between the lookup and the read: fetch it again.
+		c.mu.Lock()
 	}
 	c.metrics.cacheMisses.Inc()
-	c.prefetch(ctx, name, size, idx+1)
-	v, err, _ := c.flight.Do(key, func() (any, error) { return c.fetch(ctx, key, name, idx, length) })
-	if err != nil {
-		return err
+	f, ok := c.mu.inFlight[key]
+	switch {
+	case c.mu.closed:
+		c.mu.Unlock()
+		return errCacheClosed
+	case ok && f.ahead:
+		f.ahead = false
+		c.readAheadLocked(name, size, idx+1, c.readAhead)
+	case !ok:
+		f = c.startLocked(key, name, idx, min(c.chunkBytes, size-idx*c.chunkBytes), false)
+		window := int64(1)
+		if idx > 0 && c.presentLocked(chunkKey(name, idx-1)) {
+			window = c.readAhead
+		}
+		c.readAheadLocked(name, size, idx+1, window)
 	}
-	copy(p, v.([]byte)[within:])
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.err != nil {
+		return f.err
+	}
+	copy(p, f.data[within:])
 	return nil
 }
 
 func chunkKey(name string, idx int64) string { return name + "\x00" + strconv.FormatInt(idx, 10) }
 
-// prefetch starts fetching chunk idx of name in the background unless it is
-// past the object's end, cached or already being fetched. It outlives ctx's
-// cancellation: the chunk is worth caching either way.
-func (c *cache) prefetch(ctx context.Context, name string, size, idx int64) {
-	start := idx * c.chunkBytes
-	if start >= size {
-		return
-	}
-	key := chunkKey(name, idx)
-	c.mu.Lock()
+func (c *cache) presentLocked(key string) bool {
 	_, cached := c.mu.entries[key]
-	c.mu.Unlock()
-	if cached {
-		return
-	}
-	length := min(c.chunkBytes, size-start)
-	c.flight.DoChan(key, func() (any, error) {
-		return c.fetch(context.WithoutCancel(ctx), key, name, idx, length)
-	})
+	_, fetching := c.mu.inFlight[key]
+	return cached || fetching
 }
 
-// fetch reads one chunk from the bucket and caches it.
-func (c *cache) fetch(ctx context.Context, key, name string, idx, length int64) ([]byte, error) {
+// readAheadLocked starts fetching, marked ahead, those of the n chunks of name
+// from idx on that are neither cached nor in flight, while a slot is free: a
+// read-ahead never waits for one.
+func (c *cache) readAheadLocked(name string, size, idx, n int64) {
+	if c.mu.closed {
+		return
+	}
+	for i := idx; i < idx+n && i*c.chunkBytes < size; i++ {
+		key := chunkKey(name, i)
+		if c.presentLocked(key) {
+			continue
+		}
+		select {
+		case c.slots <- struct{}{}:
+		default:
+			return
+		}
+		c.startLocked(key, name, i, min(c.chunkBytes, size-i*c.chunkBytes), true)
+	}
+}
+
+// startLocked starts fetching chunk idx of name (length bytes). A read-ahead
+// (ahead) has taken its slot already; any other fetch waits for one.
+func (c *cache) startLocked(key, name string, idx, length int64, ahead bool) *fetch {
+	f := &fetch{done: make(chan struct{}), ahead: ahead}
+	c.mu.inFlight[key] = f
+	c.fetches.Add(1)
+	go func() {
+		defer c.fetches.Done()
+		if !ahead {
+			select {
+			case c.slots <- struct{}{}:
+			case <-c.ctx.Done():
+				c.finish(key, f, nil, errCacheClosed)
+				return
+			}
+		}
+		defer func() { <-c.slots }()
+		data, err := c.fetch(key, name, idx, length)
+		c.finish(key, f, data, err)
+	}()
+	return f
+}
+
+// finish hands f's result to its waiters, then caches the chunk. It stops
+// being in flight once it is cached, so that a reader always finds one or the
+// other.
+func (c *cache) finish(key string, f *fetch, data []byte, err error) {
+	f.data, f.err = data, err
+	close(f.done)
+	var path string
+	if err == nil {
+		path, err = c.write(key, data)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mu.inFlight, key)
+	switch {
+	case err == nil && c.mu.closed:
+		_ = os.Remove(path)
+	case err == nil:
+		c.insertLocked(&chunk{key: key, path: path, size: int64(len(data)), ahead: f.ahead})
+	}
+}
+
+// fetch reads one chunk from the bucket.
+func (c *cache) fetch(key, name string, idx, length int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, fetchTimeout)
+	defer cancel()
 	began := time.Now()
 	data, err := getRange(ctx, c.bkt, name, idx*c.chunkBytes, length)
 	if err != nil {
+		if c.ctx.Err() != nil {
+			return nil, errCacheClosed
+		}
 		c.metrics.downloadFailures.Inc()
 		return nil, err
 	}
 	c.metrics.downloadDuration.Observe(time.Since(began).Seconds())
 	c.metrics.downloadBytes.Add(float64(len(data)))
+	return data, nil
+}
+
+// write stores a fetched chunk in its cache file. The file is not fsynced: the
+// cache is emptied at start, and a chunk cut short while running fails the
+// read (which then fetches it again) or its block's CRC.
+func (c *cache) write(key string, data []byte) (string, error) {
 	sum := sha256.Sum256([]byte(key))
 	path := filepath.Join(c.dir, hex.EncodeToString(sum[:16]))
-	if err := os.WriteFile(path, data, 0o644); err == nil {
-		c.insert(&chunk{key: key, path: path, size: length})
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		_ = os.Remove(path)
+		return "", err
 	}
-	return data, nil
+	return path, nil
 }
 
 func getRange(ctx context.Context, bkt objstore.BucketReader, name string, off, length int64) ([]byte, error) {
@@ -150,23 +289,10 @@ func getRange(ctx context.Context, bkt objstore.BucketReader, name string, off, 
 	return data, nil
 }
 
-func (c *cache) lookup(key string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.mu.entries[key]
-	if !ok {
-		return "", false
-	}
-	c.mu.lru.MoveToFront(e)
-	return e.Value.(*chunk).path, true
-}
-
-// insert adds ch and evicts the least recently used chunks past maxBytes.
-// Readers of an evicted file either finish (the open file survives removal)
-// or miss and fetch again.
-func (c *cache) insert(ch *chunk) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// insertLocked adds ch and evicts the least recently used chunks past
+// maxBytes. Readers of an evicted file either finish (the open file survives
+// removal) or miss and fetch again.
+func (c *cache) insertLocked(ch *chunk) {
 	if _, ok := c.mu.entries[ch.key]; ok {
 		return
 	}

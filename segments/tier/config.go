@@ -39,6 +39,11 @@ type CacheConfig struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 	// ChunkBytes is the size and alignment of ranged reads.
 	ChunkBytes int64 `yaml:"chunk_bytes"`
+	// ReadAheadBytes is how far past a sequential reader chunks are fetched.
+	ReadAheadBytes int64 `yaml:"read_ahead_bytes"`
+	// FetchConcurrency caps the ranged reads in flight; each holds a chunk in
+	// memory, so fetches use at most FetchConcurrency*ChunkBytes.
+	FetchConcurrency int `yaml:"fetch_concurrency"`
 }
 
 // Enabled reports whether a cold tier is configured.
@@ -53,6 +58,8 @@ func (c *Config) RegisterFlags(prefix string, f *flag.FlagSet) {
 	f.StringVar(&c.Cache.Dir, prefix+"cache.dir", "", "Directory of the cold read cache (default <data dir>/cold-cache).")
 	f.Int64Var(&c.Cache.MaxBytes, prefix+"cache.max-bytes", 1<<30, "Largest size of the cold read cache.")
 	f.Int64Var(&c.Cache.ChunkBytes, prefix+"cache.chunk-bytes", 1<<20, "Size and alignment of ranged reads from the bucket.")
+	f.Int64Var(&c.Cache.ReadAheadBytes, prefix+"cache.read-ahead-bytes", 8<<20, "How far past a sequential reader (a replay, a scan) chunks are fetched in parallel (0 = only the next chunk).")
+	f.IntVar(&c.Cache.FetchConcurrency, prefix+"cache.fetch-concurrency", 16, "Most ranged reads in flight across every partition; they hold at most this many chunks in memory.")
 }
 
 // Validate reports the first setting that cannot work.
@@ -71,6 +78,10 @@ func (c *Config) Validate() error {
 		return errors.New("cache.chunk-bytes must be between 4096 and 64 MiB")
 	case c.Cache.MaxBytes < c.Cache.ChunkBytes:
 		return errors.New("cache.max-bytes must hold at least one chunk")
+	case c.Cache.ReadAheadBytes < 0 || c.Cache.ReadAheadBytes > c.Cache.MaxBytes/2:
+		return errors.New("cache.read-ahead-bytes must be between 0 and half of cache.max-bytes")
+	case c.Cache.FetchConcurrency < 1:
+		return errors.New("cache.fetch-concurrency must be at least 1")
 	}
 	return nil
 }

@@ -13,6 +13,9 @@
 //
 // Reads are ranged GETs of chunk-aligned ranges (cache.chunk_bytes) into an
 // on-disk LRU cache capped at cache.max_bytes. Concurrent readers of one chunk
-// share one GET. The cache is emptied at start: chunks are cheap to fetch again
-// and an empty cache needs no recovery.
+// share one GET. Sequential readers get cache.read_ahead_bytes fetched ahead
+// of them; at most cache.fetch_concurrency GETs run at once, which bounds the
+// memory of fetches to fetch_concurrency chunks. The cache is emptied at start
+// and never fsynced: chunks are cheap to fetch again and an empty cache needs
+// no recovery.
 package tier

@@ -57,8 +57,11 @@ type Tier struct {
 
 // New returns a Tier over bkt. cacheDir is emptied. reg may be nil.
 func New(cfg Config, bkt objstore.Bucket, cacheDir string, logger *slog.Logger, reg prometheus.Registerer) (*Tier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cold tier config: %w", err)
+	}
 	m := newMetrics(reg)
-	c, err := newCache(cacheDir, cfg.Cache.MaxBytes, cfg.Cache.ChunkBytes, bkt, m)
+	c, err := newCache(cacheDir, cfg.Cache, bkt, m)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +75,11 @@ func New(cfg Config, bkt objstore.Bucket, cacheDir string, logger *slog.Logger, 
 // Bucket returns the tier's bucket.
 func (t *Tier) Bucket() objstore.Bucket { return t.bkt }
 
-// Close closes the bucket.
-func (t *Tier) Close() error { return t.bkt.Close() }
+// Close ends the reads in flight, then closes the bucket.
+func (t *Tier) Close() error {
+	t.cache.close()
+	return t.bkt.Close()
+}
 
 // Partition returns the cold store of one partition.
 func (t *Tier) Partition(tenant, topic string, partition int) segments.ColdStore {

@@ -45,6 +45,7 @@ func testConfig(typ string, conf map[string]any) Config {
 	c.UploadBytesPerSecond = 0
 	c.Cache.ChunkBytes = 64 << 10
 	c.Cache.MaxBytes = 1 << 20
+	c.Cache.ReadAheadBytes = 256 << 10
 	return c
 }
 
@@ -106,6 +107,9 @@ func TestConfigValidate(t *testing.T) {
 		{"unknown type", func(c *Config) { c.Type = "gcs" }, "type must be"},
 		{"tiny chunks", func(c *Config) { c.Cache.ChunkBytes = 10 }, "chunk-bytes"},
 		{"cache smaller than a chunk", func(c *Config) { c.Cache.MaxBytes = 1 }, "max-bytes"},
+		{"read-ahead past half the cache", func(c *Config) { c.Cache.ReadAheadBytes = c.Cache.MaxBytes/2 + 1 }, "read-ahead-bytes"},
+		{"no read-ahead", func(c *Config) { c.Cache.ReadAheadBytes = 0 }, ""},
+		{"no fetches", func(c *Config) { c.Cache.FetchConcurrency = 0 }, "fetch-concurrency"},
 		{"negative rate", func(c *Config) { c.UploadBytesPerSecond = -1 }, "upload-bytes-per-second"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

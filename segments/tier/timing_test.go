@@ -1,13 +1,14 @@
 package tier
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,11 +112,15 @@ func zstBytes(b *testing.B, dir string) (int64, []string) {
 	return n, files
 }
 
+// benchTier returns a tier over srv with the default settings, but no upload
+// limit and a cache that holds the whole benchmark.
 func benchTier(b *testing.B, srv *testtool.S3Server) *Tier {
 	b.Helper()
-	cfg := testConfig(TypeS3, srv.Config())
+	var cfg Config
+	cfg.RegisterFlags("", newFlagSet())
+	cfg.Type, cfg.Config = TypeS3, srv.Config()
 	cfg.Prefix = fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	cfg.Cache.ChunkBytes = 1 << 20
+	cfg.UploadBytesPerSecond = 0
 	cfg.Cache.MaxBytes = 4 << 30
 	bkt, err := NewBucket(cfg, quiet)
 	if err != nil {
@@ -131,57 +136,68 @@ func benchTier(b *testing.B, srv *testtool.S3Server) *Tier {
 
 // BenchmarkUpload compares silt's upload protocol (attempt records in the
 // MANIFEST, segment + index + meta.json, local deletion) with a raw objstore
-// upload of the same .zst files. Bytes are the compressed segment bytes.
+// upload of the same .zst files, timed (untimed by the benchmark) in the same
+// iteration: x-raw is silt's throughput over the raw one, raw-MB/s the raw
+// upload's. Bytes are the compressed segment bytes.
 func BenchmarkUpload(b *testing.B) {
 	srv := testtool.StartS3(b)
 	src := b.TempDir()
 	benchLog(b, src, benchMB())
 	zst, files := zstBytes(b, src)
-	b.Run("silt", func(b *testing.B) {
-		b.SetBytes(zst)
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			dir := b.TempDir()
-			copyTree(b, src, dir)
-			tr := benchTier(b, srv)
-			l, err := segments.Open(dir, benchSegConfig(), segments.WithColdStore(tr.Partition("t1", "logs", 0)), segments.WithLogger(quiet))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			if err := l.Tier(context.Background(), time.Now(), allCold); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if st := l.TierStats(); st.Warm.Segments != 0 {
-				b.Fatalf("not all uploaded: %+v", st)
-			}
-			_ = l.Close()
-			b.StartTimer()
-		}
-	})
-	b.Run("objstore", func(b *testing.B) {
-		b.SetBytes(zst)
+	b.SetBytes(zst)
+	var rawTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		copyTree(b, src, dir)
 		tr := benchTier(b, srv)
-		for i := 0; i < b.N; i++ {
-			for _, f := range files {
-				fh, err := os.Open(f)
-				if err != nil {
-					b.Fatal(err)
-				}
-				err = tr.Bucket().Upload(context.Background(), fmt.Sprintf("raw/%d/%s", i, filepath.Base(f)), fh)
-				_ = fh.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+		l, err := segments.Open(dir, benchSegConfig(), segments.WithColdStore(tr.Partition("t1", "logs", 0)), segments.WithLogger(quiet))
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		b.StartTimer()
+		if err := l.Tier(context.Background(), time.Now(), allCold); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if st := l.TierStats(); st.Warm.Segments != 0 {
+			b.Fatalf("not all uploaded: %+v", st)
+		}
+		_ = l.Close()
+		began := time.Now()
+		rawUpload(b, tr, fmt.Sprintf("raw/%d", i), files)
+		rawTime += time.Since(began)
+		b.StartTimer()
+	}
+	b.ReportMetric(rawTime.Seconds()/b.Elapsed().Seconds(), "x-raw")
+	b.ReportMetric(float64(zst)*float64(b.N)/1e6/rawTime.Seconds(), "raw-MB/s")
 }
 
-// BenchmarkColdRead replays a fully cold log from offset 0 (empty cache each
-// time, and again with the cache warm) and searches it for a needle, as a
-// LogQL line filter over the cold tier does. Bytes are raw record bytes.
+// rawUpload uploads files to the tier's bucket under dir with objstore alone.
+func rawUpload(b *testing.B, tr *Tier, dir string, files []string) {
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = tr.Bucket().Upload(context.Background(), dir+"/"+filepath.Base(f), fh)
+		_ = fh.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkColdRead replays a fully cold log from offset 0 (Scan, as a replay
+// or the indexer does) with an empty chunk cache and again with it warm, and
+// searches it for a needle (ScanRangeContaining without a block cache, as a
+// LogQL line filter over the cold tier does) the same two ways. The floors are
+// the same replay and search while the segments are still local: x-local is
+// the ratio to the floor of the same run. Bytes are raw record bytes. Each
+// case runs once untimed first (to warm the page cache, and the chunk cache
+// for the warm cases). To profile one case: -cpuprofile, then pprof -tagfocus
+// case=replay/empty-cache (read-ahead fetches carry the label too).
 func BenchmarkColdRead(b *testing.B) {
 	srv := testtool.StartS3(b)
 	dir := b.TempDir()
@@ -194,54 +210,57 @@ func BenchmarkColdRead(b *testing.B) {
 	defer l.Close()
 	next := l.NextOffset()
 	needle := []byte("req=00000000")
-	scan := func(b *testing.B, search bool) {
+	replay := func(b *testing.B) {
 		var n int64
-		hits := 0
-		_, err := l.Scan(context.Background(), 0, func(r *segments.Record) error {
-			n++
-			if search && bytes.Contains(r.Value, needle) {
-				hits++
-			}
-			return nil
-		})
-		if err != nil || n != next {
+		if _, err := l.Scan(context.Background(), 0, func(*segments.Record) error { n++; return nil }); err != nil || n != next {
 			b.Fatalf("scan: %d of %d records, %v", n, next, err)
 		}
 	}
-	// The floor: the same warm segments read from local disk.
-	b.Run("replay/local-warm", func(b *testing.B) {
-		b.SetBytes(raw)
-		for i := 0; i < b.N; i++ {
-			scan(b, false)
+	search := func(b *testing.B) {
+		if _, err := l.ScanRangeContaining(context.Background(), 0, next, needle, func(*segments.Record) error { return nil }); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
+	local := map[string]float64{} // MB/s of the local replay and search
+	run := func(b *testing.B, name string, read func(*testing.B), empty bool) {
+		b.SetBytes(raw)
+		read(b)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if empty {
+				b.StopTimer()
+				tr.cache.reset()
+				b.StartTimer()
+			}
+			pprof.Do(context.Background(), pprof.Labels("case", name), func(context.Context) { read(b) })
+		}
+		kind, where, _ := strings.Cut(name, "/")
+		mbs := float64(raw) * float64(b.N) / 1e6 / b.Elapsed().Seconds()
+		if where == "local" {
+			local[kind] = mbs
+		}
+		b.ReportMetric(mbs/local[kind], "x-local")
+	}
+	b.Run("replay/local", func(b *testing.B) { run(b, "replay/local", replay, false) })
+	b.Run("needle/local", func(b *testing.B) { run(b, "needle/local", search, false) })
 	if err := l.Tier(context.Background(), time.Now(), allCold); err != nil {
 		b.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name          string
-		search, empty bool
+		name  string
+		read  func(*testing.B)
+		empty bool
 	}{
-		{"replay/empty-cache", false, true}, {"replay/warm-cache", false, false},
-		{"needle/empty-cache", true, true}, {"needle/warm-cache", true, false},
+		{"replay/empty-cache", replay, true}, {"replay/warm-cache", replay, false},
+		{"needle/empty-cache", search, true}, {"needle/warm-cache", search, false},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.SetBytes(raw)
-			scan(b, tc.search) // warm the cache (and the page cache) once
-			for i := 0; i < b.N; i++ {
-				if tc.empty {
-					b.StopTimer()
-					tr.cache.reset()
-					b.StartTimer()
-				}
-				scan(b, tc.search)
-			}
-		})
+		b.Run(tc.name, func(b *testing.B) { run(b, tc.name, tc.read, tc.empty) })
 	}
 }
 
-// reset empties the cache (benchmarks only).
+// reset empties the cache once its fetches are done (benchmarks only).
 func (c *cache) reset() {
+	c.fetches.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for e := c.mu.lru.Front(); e != nil; e = e.Next() {
