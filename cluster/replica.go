@@ -225,10 +225,17 @@ func (r *replica) handle(rd raft.Ready) error {
 			return err
 		}
 		r.noteAppended(rd.Entries)
-		if rd.MustSync {
-			if err := r.log.Sync(); err != nil {
-				return err
-			}
+	}
+	// A leader replicates while it makes its own copy durable (raft allows
+	// it: the leader counts itself only once its log is stable); other
+	// messages (votes, acknowledgements) wait for the fsyncs.
+	early := r.isLeader()
+	if early {
+		r.sendAll(rd.Messages)
+	}
+	if len(rd.Entries) > 0 && rd.MustSync {
+		if err := r.log.Sync(); err != nil {
+			return err
 		}
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
@@ -239,17 +246,24 @@ func (r *replica) handle(rd raft.Ready) error {
 	if err := r.wal.flush(rd.MustSync); err != nil {
 		return err
 	}
-	for _, m := range rd.Messages {
-		if m.GetType() == raftpb.MessageType_MsgProp {
-			r.markForwarded(m.Entries)
-		}
-		r.send(r, m)
+	if !early {
+		r.sendAll(rd.Messages)
 	}
 	if err := r.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
 	r.node.Advance()
 	return r.maybeRewrite()
+}
+
+// sendAll hands messages to the transport.
+func (r *replica) sendAll(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgProp {
+			r.markForwarded(m.Entries)
+		}
+		r.send(r, m)
+	}
 }
 
 // apply publishes committed entries: the log's high watermark moves past
