@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 10m
 # Packages with concurrency, also tested under the race detector.
-RACE_PKGS ?= ./segments/... ./ingest/... ./kafka/... ./search/... ./cmd/... ./metrics/...
+RACE_PKGS ?= ./segments/... ./ingest/... ./kafka/... ./search/... ./cmd/... ./metrics/... ./cluster/...
 # loki-client-go (an end-to-end test client) needs Prometheus' slice labels.
 TEST_TAGS ?= slicelabels
 
