@@ -393,14 +393,22 @@ func (m *Replicas) transferLeadership() {
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Raft.TransferTimeout)
 	defer cancel()
+	// Raft gives a transfer up after an election timeout (its message may
+	// be lost): ask again until the deadline.
+	retry := time.Duration(m.cfg.Raft.ElectionTicks) * m.cfg.Raft.Tick
 	for _, r := range led {
-		if to := r.transferee(); to != 0 {
-			r.node.TransferLeadership(ctx, r.id, to)
-		}
-	}
-	for _, r := range led {
+		var asked time.Time
 		for r.isLeader() && ctx.Err() == nil {
+			if to := r.transferee(); to != 0 && time.Since(asked) > retry {
+				r.node.TransferLeadership(ctx, r.id, to)
+				asked = time.Now()
+			}
 			time.Sleep(20 * time.Millisecond)
+		}
+		if r.isLeader() {
+			m.metrics.transfers.WithLabelValues("timeout").Inc()
+		} else {
+			m.metrics.transfers.WithLabelValues("ok").Inc()
 		}
 	}
 	if ctx.Err() != nil {
@@ -456,6 +464,7 @@ func (m *Replicas) Status() []GroupStatus {
 
 // raftMetrics are the raft groups' metrics.
 type raftMetrics struct {
+	transfers *prometheus.CounterVec
 	forwarded prometheus.Counter
 	proposals prometheus.Counter
 	committed prometheus.Counter
@@ -479,6 +488,8 @@ func newRaftMetrics(reg prometheus.Registerer, m *Replicas) *raftMetrics {
 			return float64(n)
 		})
 	return &raftMetrics{
+		transfers: f.NewCounterVec(prometheus.CounterOpts{Name: "silt_raft_leadership_transfers_total",
+			Help: "Leaderships handed over by a stopping node, by result (ok, timeout)."}, []string{"result"}),
 		forwarded: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_forwarded_writes_total", Help: "Writes handed to another node because this one holds no replica of the partition."}),
 		proposals: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_proposals_total", Help: "Writes proposed to raft groups on this node."}),
 		committed: f.NewCounter(prometheus.CounterOpts{Name: "silt_raft_committed_entries_total", Help: "Raft entries applied as committed on this node."}),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/siltlog/silt/segments"
 	"github.com/siltlog/silt/segments/topics"
@@ -284,9 +285,17 @@ func TestReplicaLeadershipTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	lead := c.leader(0)
+	n := c.node(lead)
 	c.stop(lead, false)
-	if l := c.leader(0); l == lead {
-		t.Fatalf("leader is still %s", l)
+	if ok := testutil.ToFloat64(n.replicas.metrics.transfers.WithLabelValues("ok")); ok != 1 {
+		t.Fatalf("%s handed over %v leaderships, want 1", lead, ok)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l := c.leader(0); l == lead; l = c.leader(0) {
+		if time.Now().After(deadline) {
+			t.Fatalf("leader is still %s", l)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
