@@ -150,6 +150,8 @@ func FuzzDecodeFrame(f *testing.F) {
 	good, _ := appendBatch(nil, []GroupMessage{{Key: PartitionKey{"t", "logs", 2}, Msg: raftMsg(9)}})
 	f.Add(good)
 	f.Add(appendHello(nil, hello{Version: 1, From: "a", ClusterLabel: "x"}))
+	f.Add(appendForward(nil, 7, PartitionKey{"t", "logs", 1}, time.Second, []byte("batch")))
+	f.Add(appendForwarded(nil, 7, 10, 12, ErrNotReplica))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		typ, body, _, err := readFrame(bytes.NewReader(data), nil)
 		if err != nil {
@@ -174,6 +176,17 @@ func FuzzDecodeFrame(f *testing.F) {
 			if back, err := decodeBatch(body2); err != nil || len(back) != len(msgs) {
 				t.Fatalf("round trip: %v", err)
 			}
+		case frameForward:
+			req, err := decodeForward(body)
+			if err != nil {
+				return
+			}
+			_, body2, _, _ := readFrame(bytes.NewReader(appendForward(nil, req.id, req.key, req.timeout, req.batch)), nil)
+			if back, err := decodeForward(body2); err != nil || back.id != req.id || back.key != req.key || !bytes.Equal(back.batch, req.batch) {
+				t.Fatalf("forward round trip: %v %+v %+v", err, back, req)
+			}
+		case frameForwarded:
+			_, _, _ = decodeForwarded(body)
 		}
 	})
 }
