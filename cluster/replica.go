@@ -72,11 +72,14 @@ type replica struct {
 	logger  *slog.Logger
 	metrics *raftMetrics
 
-	lead     atomic.Uint64 // the leader's raft ID as last seen; 0 when unknown
-	removed  atomic.Bool   // a configuration change took this replica out of the group
-	applied  atomic.Uint64 // the last entry applied as committed
-	lastLead uint64        // the last leader known, kept while there is none (run's goroutine only)
-	done     chan struct{} // closed when run returns
+	lead    atomic.Uint64 // the leader's raft ID as last seen; 0 when unknown
+	removed atomic.Bool   // a configuration change took this replica out of the group
+	applied atomic.Uint64 // the last entry applied as committed
+	// leaderless is when the replica last lost its leader (Unix ns); 0
+	// while it has one.
+	leaderless atomic.Int64
+	lastLead   uint64        // the last leader known, kept while there is none (run's goroutine only)
+	done       chan struct{} // closed when run returns
 
 	mu      sync.Mutex
 	waiters map[proposalKey][]*proposal // guarded by mu, FIFO per key
@@ -123,6 +126,7 @@ func openReplica(key PartitionKey, self string, bootstrap []string, log *segment
 		logger:  logger,
 	}
 	r.rememberTail()
+	r.leaderless.Store(time.Now().UnixNano()) // no leader known yet
 	applied := st.hard.GetCommit()
 	r.applied.Store(applied)
 	log.Commit(r.storage.endOf(applied))
@@ -186,6 +190,10 @@ func (r *replica) run(ctx context.Context, tick time.Duration) {
 			r.stop(errors.New("replica stopped"))
 			return
 		case <-t.C:
+			if r.removed.Load() {
+				r.stop(ErrNotReplica)
+				return
+			}
 			r.node.Tick()
 		case rd := <-r.node.Ready():
 			if err := r.handle(rd); err != nil {
@@ -209,6 +217,11 @@ func (r *replica) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		if old := r.lead.Swap(rd.SoftState.Lead); old == r.id && rd.SoftState.Lead != r.id {
 			r.forgetLeadership()
+		}
+		if rd.SoftState.Lead == 0 {
+			r.leaderless.CompareAndSwap(0, time.Now().UnixNano())
+		} else {
+			r.leaderless.Store(0)
 		}
 		if l := rd.SoftState.Lead; l != 0 && l != r.lastLead {
 			if r.lastLead != 0 {
@@ -618,6 +631,15 @@ func (r *replica) stoppedErr() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return fmt.Errorf("partition %s: %w", r.key, r.err)
+}
+
+// leaderlessFor is how long the replica has had no leader.
+func (r *replica) leaderlessFor() time.Duration {
+	since := r.leaderless.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
 }
 
 // isLeader reports whether this replica leads its group.

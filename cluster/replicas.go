@@ -345,15 +345,32 @@ func (m *Replicas) running(ctx context.Context) error {
 // reconfigureEvery is how often leaders compare their groups with placement.
 const reconfigureEvery = time.Second
 
+// orphanAfter is how long a replica not placed on this node may go without
+// a leader before it stops.
+const orphanAfter = 10 * time.Second
+
 func (m *Replicas) reconfigureAll() {
 	m.mu.Lock()
-	var led []*replica
+	var led, orphans []*replica
 	for _, r := range m.groups {
-		if r.isLeader() && !r.removed.Load() {
+		switch {
+		case r.removed.Load():
+		case r.isLeader():
 			led = append(led, r)
+		case r.leaderlessFor() > orphanAfter:
+			orphans = append(orphans, r)
 		}
 	}
 	m.mu.Unlock()
+	for _, r := range orphans {
+		// A replica removed while it was away never hears of it: the
+		// group stopped sending to it. One that has had no leader for long
+		// and is not placed here any more stops.
+		if want, err := m.cfg.Voters(r.key); err == nil && !slices.Contains(want, m.cfg.Self) {
+			r.logger.Info("replica has had no leader and is not placed here; it stops", "leaderless", r.leaderlessFor())
+			r.removed.Store(true)
+		}
+	}
 	for _, r := range led {
 		want, err := m.cfg.Voters(r.key)
 		if err != nil || len(want) == 0 {
