@@ -37,7 +37,7 @@ func TestBulkRsyslogE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	inPort := rwFreePort(t)
+	inPort := testtool.FreePort(t)
 	errFile := filepath.Join(work, "es-errors.json")
 	config := fmt.Sprintf(`global(workDirectory=%q)
 module(load="imptcp")

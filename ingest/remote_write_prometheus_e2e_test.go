@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -74,17 +73,6 @@ func rwPoll(t *testing.T, timeout time.Duration, proc *rwProc, check func() (boo
 	}
 }
 
-// rwFreePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func rwFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func rwWriteFile(t *testing.T, name, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
@@ -124,7 +112,7 @@ remote_write:
     metadata_config:
       send_interval: 1s
 `, targetHost, s.srv.URL)
-	webAddr := fmt.Sprintf("127.0.0.1:%d", rwFreePort(t))
+	webAddr := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t))
 	proc := rwStart(t, bin,
 		"--config.file="+rwWriteFile(t, "prometheus.yml", config),
 		"--storage.tsdb.path="+t.TempDir(),

@@ -3,7 +3,6 @@ package faulttest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,18 +27,8 @@ type node struct {
 	paused                    bool
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func newNode(t *testing.T, id string) *node {
-	n := &node{id: id, dir: t.TempDir(), http: freePort(t), kafka: freePort(t), gossip: freePort(t), raft: freePort(t), proxyPort: freePort(t)}
+	n := &node{id: id, dir: t.TempDir(), http: testtool.FreePort(t), kafka: testtool.FreePort(t), gossip: testtool.FreePort(t), raft: testtool.FreePort(t), proxyPort: testtool.FreePort(t)}
 	n.proxy = startProxy(t, fmt.Sprintf("127.0.0.1:%d", n.proxyPort), fmt.Sprintf("127.0.0.1:%d", n.raft))
 	return n
 }

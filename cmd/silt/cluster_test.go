@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siltlog/silt/segments/testtool"
 )
 
 func TestConfigCluster(t *testing.T) {
@@ -56,7 +58,7 @@ memberlist:
 func startClusterNode(t *testing.T, id string, join string) *testServer {
 	t.Helper()
 	args := []string{"-cluster.enabled", "-cluster.instance-id=" + id, "-cluster.instance-addr=127.0.0.1",
-		"-cluster.instance-port=" + strconv.Itoa(freePort(t)),
+		"-cluster.instance-port=" + strconv.Itoa(testtool.FreePort(t)),
 		"-cluster.heartbeat-period=200ms", "-memberlist.bind-addr=127.0.0.1", "-memberlist.bind-port=0",
 		"-memberlist.leave-timeout=2s"}
 	if join != "" {

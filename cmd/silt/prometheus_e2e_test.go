@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,16 +24,6 @@ type promPipeline struct {
 	silt    *testServer
 	promURL string
 	out     *testtool.LockedBuffer
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startPromPipeline starts silt and the prometheus binary (skipped locally
@@ -65,7 +54,7 @@ remote_write:
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	web := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t))
 	p := &promPipeline{silt: silt, promURL: "http://" + web, out: &testtool.LockedBuffer{}}
 	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
 	cmd.Stdout, cmd.Stderr = p.out, p.out

@@ -5,9 +5,11 @@
 package testtool
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // TB is the part of testing.TB that Require uses.
@@ -69,4 +71,16 @@ func goBinDirs() []string {
 		dirs = append(dirs, filepath.Join(home, "go", "bin"))
 	}
 	return dirs
+}
+
+// FreePort returns a 127.0.0.1 TCP port that was free a moment ago, for a
+// process the test starts.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
