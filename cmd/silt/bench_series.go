@@ -61,6 +61,7 @@ type seriesReport struct {
 	// (silt's /debug/pprof/heap?gc=1) for a garbage collection; RSSPerSeries
 	// divides it by the series.
 	ServerRSSAfterGC  int64     `json:"server_rss_after_gc_bytes,omitempty"`
+	ServerRSSFile     int64     `json:"server_rss_file_bytes,omitempty"` // of which mapped files (RssFile)
 	RSSPerSeries      float64   `json:"rss_bytes_per_series,omitempty"`
 	HeapPerSeries     float64   `json:"heap_live_bytes_per_series,omitempty"`
 	QuerySeconds      float64   `json:"promql_seconds"` // the median of QueryRuns
@@ -133,8 +134,8 @@ func (rep *seriesReport) write(w io.Writer, asJSON bool) {
 	fmt.Fprintf(w, "CPU seconds: bench %.1f, server %.1f, whole machine %.1f of %.0f (%d CPUs)\n",
 		rep.ClientCPUSeconds, rep.ServerCPUSeconds, rep.MachineCPUSeconds, rep.Seconds*float64(rep.MachineCPUs), rep.MachineCPUs)
 	if rep.ServerRSSBytes > 0 {
-		fmt.Fprintf(w, "server RSS %d MB at the end (%d MB before), %d MB after a GC: %.0f bytes per active series (live heap %.0f)\n",
-			rep.ServerRSSBytes>>20, rep.ServerRSSBefore>>20, rep.ServerRSSAfterGC>>20, rep.RSSPerSeries, rep.HeapPerSeries)
+		fmt.Fprintf(w, "server RSS %d MB at the end (%d MB before), %d MB after a GC (%d MB of it mapped files): %.0f bytes per active series (live heap %.0f)\n",
+			rep.ServerRSSBytes>>20, rep.ServerRSSBefore>>20, rep.ServerRSSAfterGC>>20, rep.ServerRSSFile>>20, rep.RSSPerSeries, rep.HeapPerSeries)
 	}
 	fmt.Fprintf(w, "PromQL %s over %d min (%.0f min of data), %d series: median %.3fs of %v\n",
 		rep.QueryExpr, rep.QueryRangeMinutes, rep.QueryDataMinutes, rep.QueryResultSeries, rep.QuerySeconds, rep.QueryRuns)
@@ -339,7 +340,8 @@ func (b *seriesBench) memoryAfterGC(ctx context.Context, rep *seriesReport) {
 	})
 	rep.HeapPerSeries = heap / float64(b.cfg.series)
 	sleepCtx(ctx, 5*time.Second)
-	rep.ServerRSSAfterGC, _, _ = procMemory(b.cfg.pid)
+	m, _ := procStatus(b.cfg.pid, "VmRSS", "RssFile")
+	rep.ServerRSSAfterGC, rep.ServerRSSFile = m["VmRSS"], m["RssFile"]
 	rep.RSSPerSeries = float64(rep.ServerRSSAfterGC) / float64(b.cfg.series)
 }
 
