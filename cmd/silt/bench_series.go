@@ -56,10 +56,12 @@ type seriesReport struct {
 	// appends of the same requests in this process (bench_floor.go).
 	FloorSamplesPerSecond float64 `json:"floor_samples_per_second,omitempty"`
 	ServerRSSBefore       int64   `json:"server_rss_before_bytes,omitempty"`
+	SettleSeconds         float64 `json:"settle_seconds,omitempty"`
 	ServerRSSBytes        int64   `json:"server_rss_bytes,omitempty"`
-	// ServerRSSAfterGC is the RSS a few seconds after asking the server
-	// (silt's /debug/pprof/heap?gc=1) for a garbage collection; RSSPerSeries
-	// divides it by the series.
+	// ServerRSSAfterGC is the RSS once the server is idle after the run
+	// (SettleSeconds later), a few seconds after asking it (silt's
+	// /debug/pprof/heap?gc=1) for a garbage collection; RSSPerSeries divides
+	// it by the series.
 	ServerRSSAfterGC  int64     `json:"server_rss_after_gc_bytes,omitempty"`
 	ServerRSSFile     int64     `json:"server_rss_file_bytes,omitempty"` // of which mapped files (RssFile)
 	RSSPerSeries      float64   `json:"rss_bytes_per_series,omitempty"`
@@ -134,8 +136,8 @@ func (rep *seriesReport) write(w io.Writer, asJSON bool) {
 	fmt.Fprintf(w, "CPU seconds: bench %.1f, server %.1f, whole machine %.1f of %.0f (%d CPUs)\n",
 		rep.ClientCPUSeconds, rep.ServerCPUSeconds, rep.MachineCPUSeconds, rep.Seconds*float64(rep.MachineCPUs), rep.MachineCPUs)
 	if rep.ServerRSSBytes > 0 {
-		fmt.Fprintf(w, "server RSS %d MB at the end (%d MB before), %d MB after a GC (%d MB of it mapped files): %.0f bytes per active series (live heap %.0f)\n",
-			rep.ServerRSSBytes>>20, rep.ServerRSSBefore>>20, rep.ServerRSSAfterGC>>20, rep.ServerRSSFile>>20, rep.RSSPerSeries, rep.HeapPerSeries)
+		fmt.Fprintf(w, "server RSS %d MB at the end (%d MB before); idle %.0fs later, after a GC, %d MB (%d MB of it mapped files): %.0f bytes per active series (live heap %.0f)\n",
+			rep.ServerRSSBytes>>20, rep.ServerRSSBefore>>20, rep.SettleSeconds, rep.ServerRSSAfterGC>>20, rep.ServerRSSFile>>20, rep.RSSPerSeries, rep.HeapPerSeries)
 	}
 	fmt.Fprintf(w, "PromQL %s over %d min (%.0f min of data), %d series: median %.3fs of %v\n",
 		rep.QueryExpr, rep.QueryRangeMinutes, rep.QueryDataMinutes, rep.QueryResultSeries, rep.QuerySeconds, rep.QueryRuns)
@@ -320,10 +322,21 @@ func (b *seriesBench) scrape(ctx context.Context, f func(name string, v float64)
 	return sc.Err()
 }
 
-// memoryAfterGC asks silt for a garbage collection (its pprof heap profile
-// with gc=1), waits for the runtime to return freed memory, and reads the RSS
-// and the live heap.
+// memoryAfterGC waits for the server to settle (background work such as
+// compressing the log the run wrote holds memory that is not per series),
+// asks silt for a garbage collection (its pprof heap profile with gc=1),
+// waits for the runtime to return freed memory, and reads the RSS and the
+// live heap.
 func (b *seriesBench) memoryAfterGC(ctx context.Context, rep *seriesReport) {
+	began := time.Now()
+	for last, _ := procCPUSeconds(b.cfg.pid); time.Since(began) < 2*time.Minute && sleepCtx(ctx, time.Second); {
+		now, err := procCPUSeconds(b.cfg.pid)
+		if err != nil || now-last <= 0.05 { // idle: at most 5 % of a CPU
+			break
+		}
+		last = now
+	}
+	rep.SettleSeconds = time.Since(began).Seconds()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/debug/pprof/heap?gc=1", nil)
 	if err != nil {
 		return
