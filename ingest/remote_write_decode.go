@@ -187,7 +187,13 @@ func decodeRemoteWrite(body []byte, perValue int) (*PushRequest, error) {
 // decode decodes body. On an error the decoder goes back to its pool.
 func (d *rwDecoder) decode(body []byte, perValue int) (*PushRequest, error) {
 	d.perValue, d.total, d.refused, d.metadata = perValue, 0, nil, nil
-	d.req = &PushRequest{Topic: topics.TopicMetrics, Binary: true, done: d.free}
+	req := &PushRequest{Topic: topics.TopicMetrics, Binary: true}
+	req.done = func() {
+		if d.req == req { // not freed already, and not reused for another request since
+			d.free()
+		}
+	}
+	d.req = req
 	// Size the arenas for the usual request: one sample and a few labels
 	// per series. They grow when that is not enough.
 	n := rwCountSeries(body)
