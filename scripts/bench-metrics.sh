@@ -32,7 +32,7 @@ for i in $(seq "$RUNS"); do
 		-concurrency 4 -backfill "$BACKFILL" -duration 30m -floor "$FLOOR" -pid "$pid" -json >"$work/run-$i.json"
 	kill "$pid"
 	wait "$pid" || true
-	echo "run $i: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(" ".join(f"{k}={r.get(k)}" for k in ("samples_per_second","floor_samples_per_second","max_materialiser_lag_seconds","rss_bytes_per_series","heap_live_bytes_per_series","promql_seconds","server_cpu_seconds","machine_busy_cpu_seconds","seconds")))' "$work/run-$i.json")"
+	echo "run $i: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(" ".join(f"{k}={r.get(k)}" for k in ("samples_per_second","floor_samples_per_second","max_materialiser_lag_seconds","rss_bytes_per_series","heap_live_bytes_per_series","promql_seconds","promql_server_cpu_seconds","server_cpu_seconds","machine_busy_cpu_seconds","seconds")))' "$work/run-$i.json")"
 done
 python3 - "$work"/run-*.json <<'EOF'
 import json, statistics, sys
@@ -43,5 +43,6 @@ print(f"  samples/s            {med('samples_per_second'):,.0f} (floor {med('flo
 print(f"  server CPU per sample {statistics.median(r['server_cpu_seconds'] / r['samples'] * 1e6 for r in runs):.2f} µs")
 print(f"  materialiser lag     max {med('max_materialiser_lag_seconds'):.1f} s, drained {med('drain_seconds'):.2f} s after the run")
 print(f"  RSS per series       {med('rss_bytes_per_series'):,.0f} B after a GC (live heap {med('heap_live_bytes_per_series'):,.0f} B)")
-print(f"  PromQL               {med('promql_seconds'):.3f} s ({runs[0]['promql']}, {runs[0]['promql_range_minutes']} min)")
+print(f"  PromQL               {med('promql_seconds'):.3f} s, {med('promql_server_cpu_seconds'):.1f} CPU s ({runs[0]['promql']}, {runs[0]['promql_range_minutes']} min)")
+print(f"  machine              {statistics.median(1 - (r['machine_busy_cpu_seconds'] - r['server_cpu_seconds'] - r['client_cpu_seconds']) / (r['seconds'] * r['machine_cpus']) for r in runs):.0%} of its CPU time left to silt and the bench by other work")
 EOF

@@ -68,6 +68,7 @@ type seriesReport struct {
 	HeapPerSeries     float64   `json:"heap_live_bytes_per_series,omitempty"`
 	QuerySeconds      float64   `json:"promql_seconds"` // the median of QueryRuns
 	QueryRuns         []float64 `json:"promql_runs_seconds"`
+	QueryCPUSeconds   float64   `json:"promql_server_cpu_seconds,omitempty"` // -pid: the server's CPU per query, median
 	QueryExpr         string    `json:"promql"`
 	QueryRangeMinutes int       `json:"promql_range_minutes"`
 	QueryDataMinutes  float64   `json:"promql_data_minutes"` // simulated time sent, at most the range
@@ -139,8 +140,8 @@ func (rep *seriesReport) write(w io.Writer, asJSON bool) {
 		fmt.Fprintf(w, "server RSS %d MB at the end (%d MB before); idle %.0fs later, after a GC, %d MB (%d MB of it mapped files): %.0f bytes per active series (live heap %.0f)\n",
 			rep.ServerRSSBytes>>20, rep.ServerRSSBefore>>20, rep.SettleSeconds, rep.ServerRSSAfterGC>>20, rep.ServerRSSFile>>20, rep.RSSPerSeries, rep.HeapPerSeries)
 	}
-	fmt.Fprintf(w, "PromQL %s over %d min (%.0f min of data), %d series: median %.3fs of %v\n",
-		rep.QueryExpr, rep.QueryRangeMinutes, rep.QueryDataMinutes, rep.QueryResultSeries, rep.QuerySeconds, rep.QueryRuns)
+	fmt.Fprintf(w, "PromQL %s over %d min (%.0f min of data), %d series: median %.3fs of %v (server CPU %.1fs)\n",
+		rep.QueryExpr, rep.QueryRangeMinutes, rep.QueryDataMinutes, rep.QueryResultSeries, rep.QuerySeconds, rep.QueryRuns, rep.QueryCPUSeconds)
 }
 
 // run sends rounds until -duration ends or simulated time reaches now.
@@ -370,16 +371,28 @@ func (b *seriesBench) query(ctx context.Context, rep *seriesReport) error {
 	rep.QueryDataMinutes = min(60, end.Sub(b.start).Minutes())
 	form := url.Values{"query": {rep.QueryExpr}, "start": {strconv.FormatInt(start.Unix(), 10)},
 		"end": {strconv.FormatInt(end.Unix(), 10)}, "step": {"60"}}.Encode()
+	var cpu []float64
 	for range benchQueryRuns {
+		before, _ := procCPUSeconds(b.cfg.pid)
 		took, n, err := b.queryOnce(ctx, form)
 		if err != nil {
 			return err
 		}
+		if after, err := procCPUSeconds(b.cfg.pid); err == nil && b.cfg.pid > 0 {
+			cpu = append(cpu, after-before)
+		}
 		rep.QueryRuns, rep.QueryResultSeries = append(rep.QueryRuns, took.Seconds()), n
 	}
-	sorted := slices.Sorted(slices.Values(rep.QueryRuns))
-	rep.QuerySeconds = sorted[len(sorted)/2]
+	rep.QuerySeconds = median(rep.QueryRuns)
+	if len(cpu) > 0 {
+		rep.QueryCPUSeconds = median(cpu)
+	}
 	return nil
+}
+
+func median(v []float64) float64 {
+	sorted := slices.Sorted(slices.Values(v))
+	return sorted[len(sorted)/2]
 }
 
 // queryOnce runs one query_range and returns its time and result series.
