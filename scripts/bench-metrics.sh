@@ -10,6 +10,7 @@
 #   RUNS=3 SERIES=100000 scripts/bench-metrics.sh
 #   TAGS= scripts/bench-metrics.sh        # silt as `make build` builds it (stringlabels)
 #   SERVER_ENV=GOGC=50 scripts/bench-metrics.sh
+#   OUT=/tmp/runs scripts/bench-metrics.sh   # keep each run's JSON summary
 set -euo pipefail
 RUNS=${RUNS:-3}
 SERIES=${SERIES:-100000}
@@ -32,6 +33,7 @@ for i in $(seq "$RUNS"); do
 		-concurrency 4 -backfill "$BACKFILL" -duration 30m -floor "$FLOOR" -pid "$pid" -json >"$work/run-$i.json"
 	kill "$pid"
 	wait "$pid" || true
+	if [ -n "${OUT:-}" ]; then mkdir -p "$OUT" && cp "$work/run-$i.json" "$OUT/"; fi
 	echo "run $i: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(" ".join(f"{k}={r.get(k)}" for k in ("samples_per_second","floor_samples_per_second","max_materialiser_lag_seconds","rss_bytes_per_series","heap_live_bytes_per_series","promql_seconds","promql_server_cpu_seconds","server_cpu_seconds","machine_busy_cpu_seconds","seconds")))' "$work/run-$i.json")"
 done
 python3 - "$work"/run-*.json <<'EOF'
@@ -42,7 +44,7 @@ print(f"medians of {len(runs)} runs, {runs[0]['series']} series:")
 print(f"  samples/s            {med('samples_per_second'):,.0f} (floor {med('floor_samples_per_second'):,.0f})")
 print(f"  server CPU per sample {statistics.median(r['server_cpu_seconds'] / r['samples'] * 1e6 for r in runs):.2f} µs")
 print(f"  materialiser lag     max {med('max_materialiser_lag_seconds'):.1f} s, drained {med('drain_seconds'):.2f} s after the run")
-print(f"  RSS per series       {med('rss_bytes_per_series'):,.0f} B after a GC (live heap {med('heap_live_bytes_per_series'):,.0f} B)")
+print(f"  RSS per series       {med('rss_bytes_per_series'):,.0f} B idle after a GC (live heap {med('heap_live_bytes_per_series'):,.0f} B); {statistics.median(r['server_rss_bytes'] / r['series'] for r in runs):,.0f} B at the end of the run")
 print(f"  PromQL               {med('promql_seconds'):.3f} s, {med('promql_server_cpu_seconds'):.1f} CPU s ({runs[0]['promql']}, {runs[0]['promql_range_minutes']} min)")
 print(f"  machine              {statistics.median(1 - (r['machine_busy_cpu_seconds'] - r['server_cpu_seconds'] - r['client_cpu_seconds']) / (r['seconds'] * r['machine_cpus']) for r in runs):.0%} of its CPU time left to silt and the bench by other work")
 EOF
