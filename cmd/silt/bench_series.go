@@ -280,7 +280,8 @@ func (b *seriesBench) lag(ctx context.Context) (records, seconds float64, err er
 }
 
 // drained reports whether silt's materialiser has applied (or refused)
-// every sample the run sent, and lags no more.
+// every sample the run sent, and lags no more. A server whose /metrics
+// cannot be read counts as drained.
 func (b *seriesBench) drained(ctx context.Context, sent int64) bool {
 	var done, lag float64
 	err := b.scrape(ctx, func(name string, v float64) {
