@@ -39,6 +39,9 @@ type PushRequest struct {
 	// Binary marks lines that are encoded values (metric samples), not text:
 	// they skip the UTF-8 check.
 	Binary bool
+	// done, when set, is called once the request is answered and nothing
+	// refers to it any more: its decoder takes its buffers back.
+	done func()
 }
 
 // Lines returns the number of entries and the bytes of their lines.
@@ -132,11 +135,12 @@ func (d *Distributor) push(ctx context.Context, req *PushRequest, now time.Time)
 		e.RetryAfter = max(wait, time.Second)
 		return e
 	}
-	groups, err := d.group(req)
+	g, err := d.group(req)
 	if err != nil {
 		return err
 	}
-	return d.appendAll(ctx, groups)
+	defer g.free()
+	return d.appendAll(ctx, g.order)
 }
 
 // validate checks every stream and entry against the limits, filling in
@@ -208,12 +212,38 @@ func (d *Distributor) validateLabels(ls Labels, metric bool) error {
 type partitionBatch struct {
 	tenant, topic string
 	partition     int
+	open          bool // in the grouping's order
 	recs          []segments.Record
+}
+
+// grouping is a request's records by partition. Groupings are pooled: their
+// arenas are as large as a request.
+type grouping struct {
+	order   []*partitionBatch // the partitions the request writes to
+	batches []partitionBatch  // by partition
+	keys    []byte            // every record key
+}
+
+var groupings = sync.Pool{New: func() any { return new(grouping) }}
+
+// maxPooledKeys bounds the key arena a pooled grouping keeps.
+const maxPooledKeys = 4 << 20
+
+// free drops what g refers to and puts it back in the pool.
+func (g *grouping) free() {
+	for _, b := range g.order {
+		clear(b.recs)
+		b.recs, b.open = b.recs[:0], false
+	}
+	g.order = g.order[:0]
+	if cap(g.keys) <= maxPooledKeys {
+		groupings.Put(g)
+	}
 }
 
 // group turns the streams into records, one batch per partition, opening every
 // partition before anything is written.
-func (d *Distributor) group(req *PushRequest) ([]*partitionBatch, error) {
+func (d *Distributor) group(req *PushRequest) (*grouping, error) {
 	topic := req.Topic
 	if topic == "" {
 		topic = topics.TopicLogs
@@ -226,16 +256,20 @@ func (d *Distributor) group(req *PushRequest) ([]*partitionBatch, error) {
 	if err != nil {
 		return nil, Errorf(http.StatusNotFound, ReasonNotFound, "topic %q: %v", topic, err)
 	}
-	byPart := map[int]*partitionBatch{}
-	var order []*partitionBatch
+	g := groupings.Get().(*grouping)
+	if len(g.batches) < t.Partitions {
+		g.batches = append(g.batches, make([]partitionBatch, t.Partitions-len(g.batches))...)
+	}
+	g.keys = reuse(g.keys, keysSize(req.Streams))
 	for _, s := range req.Streams {
-		key := s.Labels.AppendString(nil)
+		start := len(g.keys)
+		g.keys = s.Labels.AppendString(g.keys)
+		key := g.keys[start:len(g.keys):len(g.keys)] // an arena that grows leaves it in the old array
 		p := topics.KeyPartition(key, t.Partitions)
-		b := byPart[p]
-		if b == nil {
-			b = &partitionBatch{tenant: req.Tenant, topic: topic, partition: p}
-			byPart[p] = b
-			order = append(order, b)
+		b := &g.batches[p]
+		if !b.open {
+			b.tenant, b.topic, b.partition, b.open = req.Tenant, topic, p, true
+			g.order = append(g.order, b)
 		}
 		for _, e := range s.Entries {
 			// The log copies values into its batch and never writes to them, so
@@ -244,7 +278,20 @@ func (d *Distributor) group(req *PushRequest) ([]*partitionBatch, error) {
 			b.recs = append(b.recs, segments.Record{Timestamp: e.Timestamp, Key: key, Value: value, Headers: e.Metadata})
 		}
 	}
-	return order, nil
+	return g, nil
+}
+
+// keysSize is the bytes of the streams' record keys, unless some value needs
+// escapes.
+func keysSize(streams []Stream) int {
+	n := 0
+	for _, s := range streams {
+		n += 2
+		for _, l := range s.Labels {
+			n += len(l.Name) + len(l.Value) + 5
+		}
+	}
+	return n
 }
 
 // appendAll appends each partition's batch, in parallel so their fsyncs overlap.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
@@ -52,6 +53,9 @@ func (d *Distributor) Handler(protocol string, decode Decoder, respond Responder
 		decoded.Protocol, decoded.Tenant = protocol, tenant
 		err = d.Push(r.Context(), decoded)
 		d.finish(w, protocol, tenant, decoded, err, respond)
+		if decoded.done != nil {
+			decoded.done()
+		}
 	})
 }
 
@@ -93,8 +97,20 @@ func (d *Distributor) ReadBody(r *http.Request) (body []byte, release func(), er
 	if err == nil && len(body) == 0 {
 		err = BadRequest("empty request body")
 	}
-	if err == nil {
-		body, err = decompress(r.Header.Get("Content-Encoding"), body, max)
+	if enc := r.Header.Get("Content-Encoding"); err == nil && enc == "snappy" {
+		// Remote write and Loki pushes: hundreds a second, each decoded
+		// into a buffer that is free again once the request is answered.
+		buf := snappyBuffers.Get().(*[]byte)
+		if body, err = decodeSnappyInto(*buf, body, max); err == nil {
+			*buf = body
+		}
+		admitted := release
+		release = func() {
+			putSnappyBuffer(buf)
+			admitted()
+		}
+	} else if err == nil {
+		body, err = decompress(enc, body, max)
 	}
 	if err == nil && len(body) == 0 {
 		err = BadRequest("empty request body (after %s decompression)", r.Header.Get("Content-Encoding"))
@@ -175,9 +191,27 @@ func readDecompressed(r io.Reader, max int64, codec string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// snappyBuffers holds the buffers ReadBody decodes snappy bodies into; at
+// most maxPooledSnappy bytes are kept per buffer.
+var snappyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledSnappy = 4 << 20
+
+func putSnappyBuffer(buf *[]byte) {
+	if cap(*buf) <= maxPooledSnappy {
+		*buf = (*buf)[:0]
+		snappyBuffers.Put(buf)
+	}
+}
+
 // DecodeSnappy decodes a snappy block (Loki push, remote_write), checking the
 // announced length against max before allocating.
 func DecodeSnappy(body []byte, max int64) ([]byte, error) {
+	return decodeSnappyInto(nil, body, max)
+}
+
+// decodeSnappyInto is DecodeSnappy into dst's capacity when it is enough.
+func decodeSnappyInto(dst, body []byte, max int64) ([]byte, error) {
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return nil, BadRequest("snappy body: %v", err)
@@ -186,7 +220,7 @@ func DecodeSnappy(body []byte, max int64) ([]byte, error) {
 		return nil, Errorf(http.StatusRequestEntityTooLarge, ReasonRequestTooBig,
 			"snappy body decompresses to %d bytes, over %d (-ingest.max-request-bytes)", n, max)
 	}
-	out, err := snappy.Decode(nil, body)
+	out, err := snappy.Decode(dst[:cap(dst)], body)
 	if err != nil {
 		return nil, BadRequest("snappy body: %v", err)
 	}

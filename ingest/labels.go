@@ -2,7 +2,7 @@ package ingest
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,7 +17,9 @@ type Labels []Label
 
 // Normalize sorts ls by name and rejects empty or duplicate names.
 func (ls Labels) Normalize() error {
-	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	if !slices.IsSortedFunc(ls, compareLabelNames) { // senders usually sort them
+		slices.SortFunc(ls, compareLabelNames)
+	}
 	for i, l := range ls {
 		if l.Name == "" {
 			return fmt.Errorf("label with an empty name")
@@ -28,6 +30,8 @@ func (ls Labels) Normalize() error {
 	}
 	return nil
 }
+
+func compareLabelNames(a, b Label) int { return strings.Compare(a.Name, b.Name) }
 
 // String renders the label set in the canonical Prometheus/Loki form,
 // {a="1", b="2"}. It is the record key of every entry of the stream.
@@ -44,9 +48,22 @@ func (ls Labels) AppendString(dst []byte) []byte {
 		}
 		dst = append(dst, l.Name...)
 		dst = append(dst, '=')
-		dst = strconv.AppendQuote(dst, l.Value)
+		dst = appendQuoted(dst, l.Value)
 	}
 	return append(dst, '}')
+}
+
+// appendQuoted is strconv.AppendQuote, with a fast path for the usual value
+// that needs no escape: printable ASCII without a quote or backslash.
+func appendQuoted(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.AppendQuote(dst, s)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // ParseLabels parses a Loki/Prometheus label selector string such as

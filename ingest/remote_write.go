@@ -6,10 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-
-	"github.com/prometheus/prometheus/prompb"
-
-	"github.com/siltlog/silt/segments/topics"
 )
 
 // Prometheus remote_write 1.0 receiver: snappy-compressed prompb.WriteRequest
@@ -94,14 +90,17 @@ func remoteWriteRoutes(d *Distributor) []Route {
 		if err := rwCheckContentType(r); err != nil {
 			return nil, err
 		}
+		dec := rwDecoders.Get().(*rwDecoder)
 		if r.Header.Get("Content-Encoding") == "" {
 			// Prometheus always snappy-compresses; some senders omit the header.
 			var err error
-			if body, err = DecodeSnappy(body, d.MaxRequestBytes()); err != nil {
+			if dec.plain, err = decodeSnappyInto(dec.plain, body, d.MaxRequestBytes()); err != nil {
+				rwDecoders.Put(dec)
 				return nil, err
 			}
+			body = dec.plain
 		}
-		return decodeRemoteWrite(body, rwSamplesPerValue(d.cfg.Limits.MaxLineSize))
+		return dec.decode(body, rwSamplesPerValue(d.cfg.Limits.MaxLineSize))
 	}
 	return []Route{{Method: http.MethodPost, Path: "/api/v1/write", Handler: d.Handler("remote_write", decode, NoContent)}}
 }
@@ -121,55 +120,12 @@ func rwCheckContentType(r *http.Request) error {
 	return nil
 }
 
-// decodeRemoteWrite decodes an uncompressed prompb.WriteRequest into one
-// stream per series in the metrics topic, each entry a sample value of at most
-// perValue samples.
-func decodeRemoteWrite(body []byte, perValue int) (*PushRequest, error) {
-	var wr prompb.WriteRequest
-	if err := wr.Unmarshal(body); err != nil {
-		return nil, BadRequest("remote_write body is not a protobuf WriteRequest: %v", err)
-	}
-	req := &PushRequest{Topic: topics.TopicMetrics, Binary: true}
-	total := 0
-	var buf []MetricSample
-	for i := range wr.Timeseries {
-		ts := &wr.Timeseries[i]
-		ls, err := rwLabels(ts.Labels)
-		if err != nil {
-			return nil, err
-		}
-		if len(ts.Histograms) > 0 {
-			return nil, BadRequest("series %.200s carries native histograms, which silt does not store yet: set send_native_histograms: false in the remote_write config", ls)
-		}
-		if total += len(ts.Samples); total > rwMaxSamplesPerRequest {
-			return nil, Errorf(http.StatusRequestEntityTooLarge, ReasonRequestTooBig,
-				"request has over %d samples: lower max_samples_per_send in the remote_write queue_config", rwMaxSamplesPerRequest)
-		}
-		if len(ts.Samples) == 0 {
-			continue // exemplars only: not stored
-		}
-		buf = buf[:0]
-		for _, smp := range ts.Samples {
-			buf = append(buf, MetricSample{T: smp.Timestamp, V: smp.Value})
-		}
-		s, err := seriesStream(ls, buf, perValue)
-		if err != nil {
-			return nil, err
-		}
-		req.Streams = append(req.Streams, s)
-	}
-	req.Streams = append(req.Streams, rwMetadataStreams(wr.Metadata)...)
-	return req, nil
-}
-
 // seriesStream is the stream of one series: its samples in values of at most
 // perValue samples each (FORMAT.md), after checking their timestamps.
 func seriesStream(ls Labels, samples []MetricSample, perValue int) (Stream, error) {
 	s := Stream{Labels: ls}
-	for _, smp := range samples {
-		if smp.T <= 0 || smp.T > math.MaxInt64/1_000_000 {
-			return s, BadRequest("series %.200s: sample timestamp %d ms is out of range (1970 to 2262)", ls, smp.T)
-		}
+	if err := checkSampleTimes(ls, samples); err != nil {
+		return s, err
 	}
 	for chunk := samples; len(chunk) > 0; {
 		n := min(len(chunk), perValue)
@@ -179,20 +135,13 @@ func seriesStream(ls Labels, samples []MetricSample, perValue int) (Stream, erro
 	return s, nil
 }
 
-// rwLabels returns a series' labels without empty values, checking that the
-// metric name is there. The distributor checks names, duplicates and limits.
-func rwLabels(in []prompb.Label) (Labels, error) {
-	ls := make(Labels, 0, len(in))
-	named := false
-	for _, l := range in {
-		if l.Value == "" {
-			continue
+// checkSampleTimes refuses a sample time that is not a positive millisecond
+// count that fits in int64 nanoseconds.
+func checkSampleTimes(ls Labels, samples []MetricSample) error {
+	for _, smp := range samples {
+		if smp.T <= 0 || smp.T > math.MaxInt64/1_000_000 {
+			return BadRequest("series %.200s: sample timestamp %d ms is out of range (1970 to 2262)", ls, smp.T)
 		}
-		named = named || l.Name == "__name__"
-		ls = append(ls, Label{Name: l.Name, Value: l.Value})
 	}
-	if !named {
-		return nil, BadRequest("series %.200s has no metric name (__name__ label)", ls)
-	}
-	return ls, nil
+	return nil
 }

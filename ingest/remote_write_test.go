@@ -449,3 +449,136 @@ func rwSnappyOrNil(b []byte) []byte {
 	}
 	return out
 }
+
+// decodeRemoteWriteReference is the straightforward decoder through gogo's
+// prompb.WriteRequest.Unmarshal that decodeRemoteWrite must agree with.
+func decodeRemoteWriteReference(body []byte, perValue int) (*PushRequest, error) {
+	var wr prompb.WriteRequest
+	if err := wr.Unmarshal(body); err != nil {
+		return nil, BadRequest("remote_write body is not a protobuf WriteRequest: %v", err)
+	}
+	req := &PushRequest{Topic: topics.TopicMetrics, Binary: true}
+	total := 0
+	for i := range wr.Timeseries {
+		ts := &wr.Timeseries[i]
+		var ls Labels
+		named := false
+		for _, l := range ts.Labels {
+			if l.Value != "" {
+				named = named || l.Name == "__name__"
+				ls = append(ls, Label{Name: l.Name, Value: l.Value})
+			}
+		}
+		switch {
+		case !named:
+			return nil, BadRequest("series %.200s has no metric name (__name__ label)", ls)
+		case len(ts.Histograms) > 0:
+			return nil, BadRequest("series %.200s carries native histograms, which silt does not store yet: set send_native_histograms: false in the remote_write config", ls)
+		}
+		if total += len(ts.Samples); total > rwMaxSamplesPerRequest {
+			return nil, Errorf(http.StatusRequestEntityTooLarge, ReasonRequestTooBig,
+				"request has over %d samples: lower max_samples_per_send in the remote_write queue_config", rwMaxSamplesPerRequest)
+		}
+		if len(ts.Samples) == 0 {
+			continue
+		}
+		var buf []MetricSample
+		for _, smp := range ts.Samples {
+			buf = append(buf, MetricSample{T: smp.Timestamp, V: smp.Value})
+		}
+		s, err := seriesStream(ls, buf, perValue)
+		if err != nil {
+			return nil, err
+		}
+		req.Streams = append(req.Streams, s)
+	}
+	req.Streams = append(req.Streams, rwMetadataStreams(wr.Metadata)...)
+	return req, nil
+}
+
+// renderPush renders a decoded request (or its error) for comparisons.
+func renderPush(req *PushRequest, err error) string {
+	if err != nil {
+		return fmt.Sprintf("error %d: %v", AsError(err).Status, err)
+	}
+	var b strings.Builder
+	for _, s := range req.Streams {
+		fmt.Fprintf(&b, "%q\n", s.Labels)
+		for _, e := range s.Entries {
+			fmt.Fprintf(&b, "  %d %x\n", e.Timestamp, e.Line)
+		}
+	}
+	return b.String()
+}
+
+func TestRemoteWriteDecoderCases(t *testing.T) {
+	now := time.Now().UnixMilli()
+	ok := prompb.TimeSeries{Labels: rwLabelsOf("__name__", "up", "job", "a"), Samples: []prompb.Sample{{Timestamp: now, Value: 1}}}
+	marshal := func(wr *prompb.WriteRequest) []byte {
+		b, err := wr.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	valid := marshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ok, ok}})
+	var many []prompb.TimeSeries
+	for k := range 300 { // past the arenas' first sizes
+		many = append(many, prompb.TimeSeries{Labels: rwLabelsOf("__name__", "m", "k", fmt.Sprint(k), "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"),
+			Samples: []prompb.Sample{{Timestamp: now, Value: 1}, {Timestamp: now + 1, Value: 2}, {Timestamp: now + 2, Value: 3}, {Timestamp: now + 3, Value: 4}}})
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"empty", nil},
+		{"two series", valid},
+		{"many series, many labels and samples", marshal(&prompb.WriteRequest{Timeseries: many})},
+		{"exemplars and metadata", marshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ok,
+			{Labels: ok.Labels, Exemplars: []prompb.Exemplar{{Labels: rwLabelsOf("trace", "x"), Value: 1, Timestamp: now}}}},
+			Metadata: []prompb.MetricMetadata{{MetricFamilyName: "up", Type: prompb.MetricMetadata_GAUGE, Help: "h"}, {Help: "no family"}}})},
+		{"histogram", marshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ok, {Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: now}}}}})},
+		{"no name then truncated", append(marshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: rwLabelsOf("job", "a"), Samples: ok.Samples}}}), 0x0a, 0x05)},
+		{"truncated", valid[:len(valid)-3]},
+		{"unknown fields", append(append([]byte{0x10, 0x01, 0x1d, 1, 2, 3, 4, 0x29, 1, 2, 3, 4, 5, 6, 7, 8, 0x23, 0x08, 0x01, 0x24}, valid...), 0x32, 0x00)},
+		{"group end without start", append([]byte{0x24}, valid...)},
+		{"wrong wire type", append([]byte{0x08, 0x01}, valid...)},
+		{"tag field 0", []byte{0x02, 0x00}},
+		{"huge length", []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"overlong varint", []byte{0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}},
+		{"field number truncated to int32", append([]byte{0x8a, 0x80, 0x80, 0x80, 0x80, 0x02}, valid[1:]...)},
+		{"zero timestamp", marshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: ok.Labels, Samples: []prompb.Sample{{Value: 1}}}}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := renderPush(decodeRemoteWriteReference(tc.body, 3))
+			got := renderPush(decodeRemoteWrite(tc.body, 3))
+			if got != want {
+				t.Fatalf("got:\n%s\nwant (gogo):\n%s", got, want)
+			}
+		})
+	}
+}
+
+// FuzzRemoteWriteDecoder checks the zero-copy decoder against gogo's.
+func FuzzRemoteWriteDecoder(f *testing.F) {
+	now := time.Now().UnixMilli()
+	for _, wr := range []*prompb.WriteRequest{
+		{Timeseries: []prompb.TimeSeries{
+			{Labels: rwLabelsOf("__name__", "up", "job", "x", "empty", ""), Samples: []prompb.Sample{{Timestamp: now, Value: 1}, {Timestamp: now + 1, Value: 2}}},
+			{Labels: rwLabelsOf("__name__", "e"), Exemplars: []prompb.Exemplar{{Value: 1, Timestamp: now}}},
+		}, Metadata: []prompb.MetricMetadata{{MetricFamilyName: "up", Type: prompb.MetricMetadata_COUNTER, Help: "h"}}},
+		{Timeseries: []prompb.TimeSeries{{Labels: rwLabelsOf("__name__", "h"), Histograms: []prompb.Histogram{{Timestamp: now}}}}},
+	} {
+		raw, err := wr.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want := renderPush(decodeRemoteWriteReference(data, 2))
+		if got := renderPush(decodeRemoteWrite(data, 2)); got != want {
+			t.Fatalf("got:\n%s\nwant (gogo):\n%s", got, want)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -56,7 +57,11 @@ type API struct {
 // whose PromQL silt embeds (PrometheusVersion), so Grafana enables what
 // that version supports. reg may be nil.
 func NewAPI(cfg Config, m *Materialiser, tenant func(*http.Request) (string, error), build BuildInfo, logger *slog.Logger, reg prometheus.Registerer) *API {
-	engine := promql.NewEngine(promql.EngineOpts{
+	return &API{cfg: cfg, m: m, engine: newEngine(cfg, logger, reg), tenant: tenant, build: build}
+}
+
+func newEngine(cfg Config, logger *slog.Logger, reg prometheus.Registerer) *promql.Engine {
+	return promql.NewEngine(promql.EngineOpts{
 		Logger:               logger.With("component", "promql"),
 		Reg:                  reg,
 		MaxSamples:           cfg.MaxSamples,
@@ -65,7 +70,6 @@ func NewAPI(cfg Config, m *Materialiser, tenant func(*http.Request) (string, err
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
 	})
-	return &API{cfg: cfg, m: m, engine: engine, tenant: tenant, build: build}
 }
 
 // WithRules makes /api/v1/rules list rules' groups.
@@ -168,8 +172,10 @@ func (a *API) query(w http.ResponseWriter, r *http.Request, tenant string) {
 		respondError(w, err)
 		return
 	}
-	a.exec(w, r, tenant, func(ctx context.Context, q storage.Queryable, opts promql.QueryOpts) (promql.Query, error) {
-		return a.engine.NewInstantQuery(ctx, q, opts, r.FormValue("query"), ts)
+	a.exec(w, r, tenant, func(ctx context.Context, q storage.Queryable, opts promql.QueryOpts) (queryRunner, error) {
+		return a.newQuery(r.FormValue("query"), q, func(q storage.Queryable) (promql.Query, error) {
+			return a.engine.NewInstantQuery(ctx, q, opts, r.FormValue("query"), ts)
+		})
 	})
 }
 
@@ -179,9 +185,20 @@ func (a *API) queryRange(w http.ResponseWriter, r *http.Request, tenant string) 
 		respondError(w, err)
 		return
 	}
-	a.exec(w, r, tenant, func(ctx context.Context, q storage.Queryable, opts promql.QueryOpts) (promql.Query, error) {
-		return a.engine.NewRangeQuery(ctx, q, opts, r.FormValue("query"), start, end, step)
+	a.exec(w, r, tenant, func(ctx context.Context, q storage.Queryable, opts promql.QueryOpts) (queryRunner, error) {
+		return a.newQuery(r.FormValue("query"), q, func(q storage.Queryable) (promql.Query, error) {
+			return a.engine.NewRangeQuery(ctx, q, opts, r.FormValue("query"), start, end, step)
+		})
 	})
+}
+
+// newQuery creates a query, sharded when it can be (shard.go).
+func (a *API) newQuery(qs string, q storage.Queryable, newQuery newQueryFunc) (queryRunner, error) {
+	shards := a.cfg.QueryShards
+	if shards == 0 {
+		shards = runtime.GOMAXPROCS(0)
+	}
+	return newShardedQuery(qs, shards, q, newQuery)
 }
 
 func parseRangeQuery(r *http.Request) (start, end time.Time, step time.Duration, err error) {
@@ -209,7 +226,7 @@ func parseRangeQuery(r *http.Request) (start, end time.Time, step time.Duration,
 // exec parses the query (a parse error is bad_data even while replicas
 // lag), then runs it over the tenant's storage and answers.
 func (a *API) exec(w http.ResponseWriter, r *http.Request, tenant string,
-	newQuery func(context.Context, storage.Queryable, promql.QueryOpts) (promql.Query, error)) {
+	newQuery func(context.Context, storage.Queryable, promql.QueryOpts) (queryRunner, error)) {
 	qs := r.FormValue("query")
 	if _, err := parser.ParseExpr(qs); err != nil {
 		respondError(w, invalidParam(err, "query"))

@@ -20,6 +20,9 @@ type Config struct {
 	QueryTimeout  time.Duration `yaml:"query_timeout"`
 	MaxSamples    int           `yaml:"query_max_samples"`
 	LookbackDelta time.Duration `yaml:"query_lookback_delta"`
+	// QueryShards is how many concurrent parts an aggregation of a
+	// per-series expression is evaluated in (shard.go); 0 is one per CPU.
+	QueryShards int `yaml:"query_shards"`
 
 	RulesDir             string        `yaml:"rules_dir"`
 	RulesDefaultInterval time.Duration `yaml:"rules_default_interval"`
@@ -36,6 +39,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.QueryTimeout, "metrics.query-timeout", 2*time.Minute, "Longest a PromQL query may run.")
 	f.IntVar(&c.MaxSamples, "metrics.query-max-samples", 50_000_000, "Most samples a PromQL query may hold in memory at once.")
 	f.DurationVar(&c.LookbackDelta, "metrics.query-lookback-delta", 5*time.Minute, "How far back PromQL looks for a series' last sample.")
+	f.IntVar(&c.QueryShards, "metrics.query-shards", 0, "Evaluate sum, min, max, count and group of a per-series expression (such as sum by (job) (rate(x[5m]))) as this many concurrent parts, each over a share of the series (0: one per CPU, 1: off).")
 	f.StringVar(&c.RulesDir, "metrics.rules-dir", "", "Directory of recording rule files, one <tenant>.yaml per tenant (empty: no rules).")
 	f.DurationVar(&c.RulesDefaultInterval, "metrics.rules-default-interval", time.Minute, "Evaluation interval of a rule group that sets none.")
 	f.DurationVar(&c.RulesReloadInterval, "metrics.rules-reload-interval", time.Minute, "How often rule files are re-read.")
@@ -52,6 +56,8 @@ func (c *Config) Validate() error {
 		return errors.New("metrics.tsdb.retention must be at least metrics.tsdb.block-duration")
 	case c.QueryTimeout <= 0 || c.MaxSamples <= 0 || c.LookbackDelta <= 0:
 		return errors.New("metrics.query-timeout, metrics.query-max-samples and metrics.query-lookback-delta must be positive")
+	case c.QueryShards < 0:
+		return errors.New("metrics.query-shards must not be negative")
 	case c.RulesDefaultInterval <= 0 || c.RulesReloadInterval <= 0:
 		return errors.New("metrics.rules-default-interval and metrics.rules-reload-interval must be positive")
 	}

@@ -23,7 +23,7 @@ const testTenant = "fake"
 // env is a topic store and a distributor in a temporary directory, to run
 // materialisers over.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store *topics.Store
 	d     *ingest.Distributor
 	cfg   Config
@@ -36,7 +36,7 @@ func testConfig() Config {
 	return c
 }
 
-func newEnv(t *testing.T, configure ...func(*Config)) *env {
+func newEnv(t testing.TB, configure ...func(*Config)) *env {
 	t.Helper()
 	var tcfg topics.Config
 	var icfg ingest.Config

@@ -12,6 +12,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/siltlog/silt/segments/topics"
 )
@@ -168,10 +169,20 @@ func (m *Materialiser) Queryable(ctx context.Context, tenant string, strong bool
 				p.k.partition, recs, d.Round(time.Millisecond), m.cfg.MaxLag)}
 		}
 	}
+	dbs := make([]*tsdb.DB, len(parts))
+	for i, p := range parts {
+		dbs[i] = p.db
+	}
+	return partitionsQueryable(dbs), nil
+}
+
+// partitionsQueryable reads the TSDBs of a tenant's partitions as one
+// storage (querier.go).
+func partitionsQueryable(dbs []*tsdb.DB) storage.Queryable {
 	return storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) {
-		qs := make([]storage.Querier, 0, len(parts))
-		for _, p := range parts {
-			q, err := p.db.Querier(mint, maxt)
+		qs := make([]storage.Querier, 0, len(dbs))
+		for _, db := range dbs {
+			q, err := db.Querier(mint, maxt)
 			if err != nil {
 				for _, q := range qs {
 					_ = q.Close()
@@ -180,8 +191,8 @@ func (m *Materialiser) Queryable(ctx context.Context, tenant string, strong bool
 			}
 			qs = append(qs, q)
 		}
-		return storage.NewMergeQuerier(qs, nil, storage.ChainedSeriesMerge), nil
-	}), nil
+		return newPartitionsQuerier(qs), nil
+	})
 }
 
 // tenantPartitions returns the consumers of tenant's local metrics partitions.

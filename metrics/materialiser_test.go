@@ -172,3 +172,47 @@ func TestLagAccounting(t *testing.T) {
 		t.Errorf("caught up but lagSince %d, samples %v", p.lagSince.Load(), p.lags)
 	}
 }
+
+// TestSeriesBackAfterHeadTruncation: a series that stops, is truncated out of
+// the head by compaction (its cached TSDB reference is then stale), and comes
+// back gets its new samples, next to its old ones in a block.
+func TestSeriesBackAfterHeadTruncation(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.BlockDuration = time.Minute })
+	m := e.start()
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	at := func(s int) []ingest.MetricSample {
+		return []ingest.MetricSample{{T: base.Add(time.Duration(s) * time.Second).UnixMilli(), V: float64(s)}}
+	}
+	// Both series in one partition, so that its head moves on without gone.
+	gone, stays := lbls("__name__", "comeback", "k", "gone"), ingest.Labels(nil)
+	part := topics.KeyPartition([]byte(gone.String()), 4)
+	for i := 0; stays == nil || topics.KeyPartition([]byte(stays.String()), 4) != part; i++ {
+		stays = lbls("__name__", "comeback", "k", fmt.Sprint("stays", i))
+	}
+	e.push(series{labels: gone, samples: at(0)})
+	for s := 0; s <= 300; s += 10 {
+		e.push(series{labels: stays, samples: at(s)})
+	}
+	_ = rangeJSON(t, m, "comeback", base, base, time.Second) // strong: every push is applied
+	// Wait until the head was truncated past gone's sample.
+	truncated := func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		p := m.parts[partKey{testTenant, part}]
+		return p != nil && p.db.Head().MinTime() > base.UnixMilli()
+	}
+	for deadline := time.Now().Add(10 * time.Second); !truncated(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the head was not truncated")
+		}
+	}
+	e.push(series{labels: gone, samples: at(310)})
+	got := rangeJSON(t, m, `comeback{k="gone"}`, base, base.Add(310*time.Second), 310*time.Second)
+	want := fmt.Sprintf(`[{"metric":{"__name__":"comeback","k":"gone"},"values":[[%d,"0"],[%d,"310"]]}]`, base.Unix(), base.Unix()+310)
+	if got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	if n := testutil.ToFloat64(m.metrics.invalid) + testutil.ToFloat64(m.metrics.skipped.WithLabelValues("invalid")); n != 0 {
+		t.Errorf("%v samples refused as invalid", n)
+	}
+}

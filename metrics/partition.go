@@ -14,9 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/siltlog/silt/ingest"
@@ -35,6 +32,10 @@ const (
 	maxRuns = 4096
 	// maxLagSamples bounds the (end offset, time) samples kept for the lag.
 	maxLagSamples = 1024
+	// applyBatchWait is how long a consumer woken by an append waits for
+	// more before applying: under load a step then reads, appends and
+	// commits thousands of records rather than one request's.
+	applyBatchWait = 10 * time.Millisecond
 )
 
 // partKey names one partition of a tenant's metrics topic.
@@ -74,21 +75,12 @@ type partition struct {
 	// consumer state
 	openEnd int64
 	maxT    int64 // the newest sample appended (MinInt64: none since open)
-	series  map[string]*seriesRef
+	series  *seriesCache
 	gen     uint32
 	runs    []offsetRun
 	lags    []lagSample
 	buf     []ingest.MetricSample
 	stats   applyStats
-}
-
-// seriesRef caches the TSDB reference and labels of one record key.
-type seriesRef struct {
-	ref   storage.SeriesRef
-	lset  labels.Labels
-	gen   uint32 // the compaction generation it was last used in
-	lastT int64  // the last sample appended (MinInt64: none since open)
-	lastV uint64 // its value's bits
 }
 
 // offsetRun is consecutive records starting at first whose samples are all
@@ -118,6 +110,12 @@ func tsdbOptions(cfg Config) *tsdb.Options {
 	opts.MaxBlockDuration = max(opts.MinBlockDuration, min(cfg.Retention/10, 31*24*time.Hour).Milliseconds())
 	opts.RetentionDuration = cfg.Retention.Milliseconds()
 	opts.EnableExemplarStorage = false
+	// The defaults are sized for one TSDB per server: 16,384 stripes of
+	// series maps and a 4 MiB chunk write buffer cost 10 MB per partition
+	// before the first series. One goroutine appends to a partition's TSDB,
+	// so a few stripes are enough, and head chunks are written slowly.
+	opts.StripeSize = 1024
+	opts.HeadChunksWriteBufferSize = 256 << 10
 	return opts
 }
 
@@ -134,7 +132,7 @@ func openPartition(k partKey, log *segments.Log, cfg Config, logger *slog.Logger
 	db.DisableCompactions() // compaction is driven by the consumer, see checkpoint
 	p := &partition{
 		k: k, log: log, dir: dir, db: db, cfg: cfg, logger: logger, m: m, meta: meta,
-		series:    map[string]*seriesRef{},
+		series:    newSeriesCache(),
 		maxT:      math.MinInt64,
 		appliedCh: make(chan struct{}),
 		done:      make(chan struct{}),
@@ -205,6 +203,11 @@ func (p *partition) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-changed:
+			t.Reset(applyBatchWait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
 		case <-t.C:
 		}
 		t.Stop()
@@ -240,158 +243,6 @@ func (p *partition) step(ctx context.Context, now time.Time) error {
 	p.reportLag(end, time.Now())
 	p.headSeries.Set(float64(p.db.Head().NumSeries()))
 	return p.maybeCompact(ctx)
-}
-
-// applyChunk appends up to chunkRecords records from pos in one appender
-// and returns the offset after them. On an error nothing is published and
-// the chunk is retried.
-func (p *partition) applyChunk(ctx context.Context, pos, end int64) (int64, error) {
-	app := p.db.Appender(ctx)
-	p.stats = applyStats{skipped: p.stats.skipped}
-	clear(p.stats.skipped)
-	maxT, n := int64(math.MinInt64), 0
-	next, err := p.log.ScanRange(ctx, pos, end, func(r *segments.Record) error {
-		maxT = max(maxT, p.apply(app, r))
-		if n++; n >= min(chunkRecords, runRecords) {
-			return segments.ErrStopScan
-		}
-		return nil
-	})
-	if errors.Is(err, segments.ErrOffsetOutOfRange) {
-		p.rollback(app)
-		return p.log.StartOffset(), nil
-	}
-	if err != nil {
-		p.rollback(app)
-		return pos, err
-	}
-	if err := app.Commit(); err != nil {
-		p.forgetLast()
-		return pos, fmt.Errorf("commit samples at offset %d: %w", pos, err)
-	}
-	if next > pos {
-		p.addRun(pos, maxT, int(next-pos))
-	}
-	p.m.samples.Add(float64(p.stats.samples))
-	p.m.invalid.Add(float64(p.stats.invalid))
-	for reason, k := range p.stats.skipped {
-		p.m.skipped.WithLabelValues(reason).Add(float64(k))
-	}
-	return next, nil
-}
-
-// apply appends one record's samples (or keeps its metadata) and returns
-// its largest sample time. Samples the TSDB refuses are counted and skipped.
-func (p *partition) apply(app storage.Appender, r *segments.Record) int64 {
-	maxT := int64(math.MinInt64)
-	if len(r.Value) == 0 {
-		p.stats.invalid++
-		return maxT
-	}
-	switch r.Value[0] {
-	case ingest.SampleValueVersion:
-		s := p.lookup(r.Key)
-		var err error
-		if p.buf, err = ingest.DecodeSamples(p.buf[:0], r.Value); err != nil || s == nil {
-			p.stats.invalid++
-			return maxT
-		}
-		for _, smp := range p.buf {
-			maxT = max(maxT, smp.T)
-			// The head checks a sample only against committed ones; the
-			// samples of this chunk are checked here, so that the outcome
-			// does not depend on where chunks begin.
-			switch {
-			case smp.T < s.lastT:
-				p.skip(storage.ErrOutOfOrderSample)
-				continue
-			case smp.T == s.lastT && math.Float64bits(smp.V) == s.lastV:
-				continue // the same sample again: the TSDB ignores it too
-			case smp.T == s.lastT:
-				p.skip(storage.ErrDuplicateSampleForTimestamp)
-				continue
-			case p.maxT != math.MinInt64 && smp.T < p.maxT-p.cfg.BlockDuration.Milliseconds()/2:
-				// The head's own window, kept per sample rather than per chunk.
-				p.skip(storage.ErrOutOfBounds)
-				continue
-			}
-			ref, err := app.Append(s.ref, s.lset, smp.T, smp.V)
-			if err != nil {
-				p.skip(err)
-				continue
-			}
-			s.ref, s.lastT, s.lastV = ref, smp.T, math.Float64bits(smp.V)
-			p.maxT = max(p.maxT, smp.T)
-			p.stats.samples++
-		}
-	case ingest.MetadataValueVersion:
-		md, err := ingest.DecodeMetadata(r.Value)
-		s := p.lookup(r.Key)
-		if err != nil || s == nil {
-			p.stats.invalid++
-			return maxT
-		}
-		p.meta.set(p.k.tenant, s.lset.Get(model.MetricNameLabel), md)
-	default:
-		p.stats.invalid++
-	}
-	return maxT
-}
-
-// rollback drops an uncommitted chunk; its samples will be applied again.
-func (p *partition) rollback(app storage.Appender) {
-	_ = app.Rollback()
-	p.forgetLast()
-}
-
-// forgetLast forgets the last samples seen, which may not have been
-// committed: the TSDB decides about the next ones itself.
-func (p *partition) forgetLast() {
-	for _, s := range p.series {
-		s.lastT = math.MinInt64
-	}
-	p.maxT = p.db.Head().MaxTime()
-}
-
-// skip counts a sample the TSDB refused, by reason.
-func (p *partition) skip(err error) {
-	reason := "invalid"
-	switch {
-	case errors.Is(err, storage.ErrOutOfOrderSample):
-		reason = "out_of_order"
-	case errors.Is(err, storage.ErrOutOfBounds), errors.Is(err, storage.ErrTooOldSample):
-		reason = "too_old"
-	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
-		reason = "duplicate"
-	}
-	if p.stats.skipped == nil {
-		p.stats.skipped = map[string]int{}
-	}
-	p.stats.skipped[reason]++
-}
-
-// lookup returns the cached series of a record key, parsing it on first
-// use; nil when the key is not a label set with a metric name.
-func (p *partition) lookup(key []byte) *seriesRef {
-	if s, ok := p.series[string(key)]; ok {
-		s.gen = p.gen
-		return s
-	}
-	ls, err := ingest.ParseLabels(string(key))
-	if err != nil {
-		return nil
-	}
-	b := labels.NewScratchBuilder(len(ls))
-	for _, l := range ls {
-		b.Add(l.Name, l.Value)
-	}
-	b.Sort()
-	s := &seriesRef{lset: b.Labels(), gen: p.gen, lastT: math.MinInt64}
-	if s.lset.Get(model.MetricNameLabel) == "" {
-		return nil
-	}
-	p.series[string(key)] = s
-	return s
 }
 
 // addRun records that n records from first hold samples up to maxT,
@@ -454,11 +305,7 @@ func (p *partition) checkpoint(blocksMax int64) error {
 	}
 	p.m.checkpoints.Inc()
 	// Series not used since the previous compaction leave the cache.
-	for k, s := range p.series {
-		if s.gen < p.gen {
-			delete(p.series, k)
-		}
-	}
+	p.series.evict(p.gen, p.db.Head().MinTime())
 	p.gen++
 	return nil
 }

@@ -39,6 +39,7 @@ type benchConfig struct {
 	series      int           // remote_write series mode: active series
 	interval    time.Duration // series mode: simulated sample interval
 	backfill    time.Duration // series mode: simulated time starts this long ago
+	floor       time.Duration // series mode: how long to measure the in-process floor first
 
 	proto  *benchProtocol
 	target string // the push URL, or host:port for syslog
@@ -95,6 +96,7 @@ func parseBenchArgs(args []string, stderr io.Writer) (*benchConfig, error) {
 	f.IntVar(&c.series, "series", 0, "With -protocol remote_write: send this many active counters (one sample each per -interval of simulated time) instead of corpus lines; -batch is series per request.")
 	f.DurationVar(&c.interval, "interval", 15*time.Second, "Series mode: simulated time between two samples of a series.")
 	f.DurationVar(&c.backfill, "backfill", 3*time.Hour, "Series mode: simulated time starts this long ago and the run ends when it reaches now (or after -duration).")
+	f.DurationVar(&c.floor, "floor", 0, "Series mode: before the run, measure for this long what stock Prometheus code (snappy, protobuf, TSDB head append) does with the same requests in this process, as the yardstick of the run's samples/s (0: skip).")
 	f.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		f.PrintDefaults()
@@ -128,6 +130,8 @@ func (c *benchConfig) resolve(f *flag.FlagSet) error {
 		return usageError(f, "-lines, -duration, -rate and -corpus-lines must not be negative")
 	case c.series < 0 || c.series > 0 && (c.protocol != "remote_write" || c.interval <= 0 || c.backfill <= 0):
 		return usageError(f, "-series needs -protocol remote_write and a positive -interval and -backfill")
+	case c.floor < 0 || c.floor > 0 && c.series == 0:
+		return usageError(f, "-floor needs -series")
 	case c.corpusLines > benchMaxCorpus:
 		return usageError(f, "-corpus-lines must be at most %d", benchMaxCorpus)
 	}

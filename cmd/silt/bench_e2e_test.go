@@ -229,3 +229,23 @@ func TestBenchAgainstSilt(t *testing.T) {
 		t.Fatal("read no record back")
 	}
 }
+
+// TestBenchSeriesAgainstSilt runs the remote_write series mode against a real
+// in-process server, with its floor: every round of every series is accepted
+// and the query sees the ten jobs.
+func TestBenchSeriesAgainstSilt(t *testing.T) {
+	ts := startServer(t)
+	var out, errOut bytes.Buffer
+	code := run([]string{"bench", "-json", "-url", ts.url, "-protocol", "remote_write", "-series", "500", "-batch", "200",
+		"-interval", "15s", "-backfill", "20m", "-floor", "200ms", "-concurrency", "2"}, nil, &out, &errOut)
+	var rep seriesReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || code != 0 {
+		t.Fatalf("exit %d, report %q: %v\nstderr: %s", code, out.String(), err, errOut.String())
+	}
+	if rep.Samples < 80*500 || rep.Samples%500 != 0 || rep.FailedRequests != 0 {
+		t.Errorf("%d samples (%d failed requests), want whole rounds of 500 over 20 minutes", rep.Samples, rep.FailedRequests)
+	}
+	if rep.FloorSamplesPerSecond <= 0 || len(rep.QueryRuns) != benchQueryRuns || rep.QueryResultSeries != 10 || rep.QueryDataMinutes < 19 {
+		t.Errorf("report %+v: want a floor, %d query runs and 10 result series over 20 minutes of data\n%s", rep, benchQueryRuns, errOut.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,28 +149,31 @@ func procCPUSeconds(pid int) (float64, error) {
 
 // procMemory reads VmRSS and VmHWM (peak RSS) of pid in bytes.
 func procMemory(pid int) (rss, hwm int64, err error) {
+	m, err := procStatus(pid, "VmRSS", "VmHWM")
+	return m["VmRSS"], m["VmHWM"], err
+}
+
+// procStatus reads the named kB fields of /proc/<pid>/status, in bytes.
+func procStatus(pid int, names ...string) (map[string]int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer f.Close()
+	out := map[string]int64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
+		if !ok || !slices.Contains(names, name) {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
+			return nil, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
 		}
-		if name == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
+		out[name] = kb << 10
 	}
-	return rss, hwm, sc.Err()
+	return out, sc.Err()
 }
 
 // machineBusySeconds reads the CPU time all processes spent busy (user,

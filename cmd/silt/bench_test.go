@@ -519,3 +519,42 @@ func BenchmarkBenchCorpus(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/line")
 }
+
+// TestSeriesTemplate: the patched copies of a series template are the
+// requests prompb would marshal for each round.
+func TestSeriesTemplate(t *testing.T) {
+	ts0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli()
+	tmpl, err := newSeriesTemplate(100, 250, ts0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw, body []byte
+	for _, round := range []int{0, 1, 77} {
+		ts := ts0 + int64(round)*15_000
+		var ok bool
+		if raw, body, ok = tmpl.encode(raw, body, round, ts); !ok {
+			t.Fatalf("round %d: timestamp %d not encodable", round, ts)
+		}
+		plain, err := snappy.Decode(nil, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wr prompb.WriteRequest
+		if err := wr.Unmarshal(plain); err != nil {
+			t.Fatal(err)
+		}
+		if len(wr.Timeseries) != 150 {
+			t.Fatalf("%d series, want 150", len(wr.Timeseries))
+		}
+		for i, s := range wr.Timeseries {
+			k := 100 + i
+			want := fmt.Sprint(seriesLabels(k), []prompb.Sample{{Timestamp: ts, Value: float64(round * (k%7 + 1))}})
+			if got := fmt.Sprint(s.Labels, s.Samples); got != want {
+				t.Fatalf("round %d, series %d: %s, want %s", round, k, got, want)
+			}
+		}
+	}
+	if _, _, ok := tmpl.encode(raw, body, 1, 1<<50); ok {
+		t.Error("a timestamp of another varint length was patched in")
+	}
+}
