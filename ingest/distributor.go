@@ -241,8 +241,7 @@ func (g *grouping) free() {
 	}
 }
 
-// group turns the streams into records, one batch per partition, opening every
-// partition before anything is written.
+// group turns the streams into records, one batch per partition.
 func (d *Distributor) group(req *PushRequest) (*grouping, error) {
 	topic := req.Topic
 	if topic == "" {
