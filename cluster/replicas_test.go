@@ -150,11 +150,6 @@ func (c *testCluster) leader(p int) string {
 	return ""
 }
 
-func testBatch(value string) []byte {
-	var enc segments.BatchEncoder
-	return enc.AppendBatch(nil, []segments.Record{{Timestamp: time.Now().UnixNano(), Value: []byte(value)}})
-}
-
 // write proposes one batch through node id and waits for it.
 func (c *testCluster) write(id string, p int, value string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
